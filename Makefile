@@ -1,0 +1,30 @@
+# The README's commands. Each does its own set-up first (scripts/setup.sh is a no-op when the
+# environment is current), so `make test` or `make demo` alone works on a fresh machine.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup test lint format demo lock clean
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+demo: setup
+	$(BIN)/tfrelay demo
+
+# Re-resolve constraints.txt after changing dependencies in pyproject.toml or constraints.in.
+lock:
+	@bash scripts/lock.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""tfrelay.components: custom TFX 1.16 components (Trainer, Validator, BucketPusher, ...)."""

@@ -1,0 +1,1 @@
+"""tfrelay.pipelines: the pipeline factory, its runners and the sample datasets."""

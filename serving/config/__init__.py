@@ -1,0 +1,1 @@
+"""Server configuration files: model config (and, later, batching, monitoring, SSL)."""

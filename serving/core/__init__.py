@@ -1,0 +1,1 @@
+"""The serving core: Source (what should be loaded) -> Manager (loads, swaps, unloads)."""

@@ -1,0 +1,284 @@
+"""The Source: polls each model's base path and tells the manager which versions to serve.
+
+One poll costs one delimiter (non-recursive) listing per model. A version seen for the first time
+also costs one recursive listing (and a read of its small `saved_model.pb`) per poll until it is
+complete; after that it is never listed again. Incomplete versions are not aspired, so a
+half-uploaded version never displaces a serving one; a version that stays incomplete and
+unchanged for `incomplete_version_timeout_seconds` is reported as failed in the status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tfrelay.serving.config.model_config import ModelConfig, PolicyKind
+from tfrelay.serving.core.manager import ServableManager
+from tfrelay.serving.errors import Code, ServingError
+from tfrelay.serving.storage import bucket
+from tfrelay.serving.storage.model_storage import FileInfo, ModelStorage, StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Polling an object store more often than this is logged as a cost warning (TF Serving #1291).
+_REMOTE_POLL_COST_WARNING_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class VersionCandidate:
+    """A complete version the manager may load.
+
+    Attributes:
+      storage: the model's storage.
+      version: the version number.
+      version_dir: its directory name ("00000123").
+      files: the listing the completeness check approved (the loader re-checks it).
+      marker: the publish marker found (decides SavedModel or TFLite).
+    """
+
+    storage: ModelStorage
+    version: int
+    version_dir: str
+    files: Mapping[str, FileInfo]
+    marker: str
+
+
+@dataclass
+class _Pending:
+    listing: Mapping[str, FileInfo]
+    since: float
+    reported: bool = False
+
+
+@dataclass
+class _ModelWatch:
+    config: ModelConfig
+    storage: ModelStorage
+    complete: dict[str, VersionCandidate] = field(default_factory=dict)
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    polls: int = 0
+    last_problem: str | None = None
+
+
+class StorageSource:
+    """Polls storage for every configured model.
+
+    Args:
+      manager: receives aspired versions.
+      poll_wait_seconds: `--file_system_poll_wait_seconds`; 0 or less polls once at start.
+      prefer_tflite: `--prefer_tflite_model` (a version with model.tflite serves it).
+      incomplete_version_timeout_seconds: after this long incomplete and unchanged, a version is
+        shown as failed in the status (it is re-judged if its files change later).
+      storage_factory: builds a ModelStorage for a base path (injectable for tests).
+      clock: monotonic clock.
+    """
+
+    def __init__(
+        self,
+        manager: ServableManager,
+        poll_wait_seconds: float = 1.0,
+        prefer_tflite: bool = False,
+        incomplete_version_timeout_seconds: float = 300.0,
+        storage_factory: Callable[[str], ModelStorage] = ModelStorage,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._manager = manager
+        self._poll_wait = poll_wait_seconds
+        self._prefer_tflite = prefer_tflite
+        self._incomplete_timeout = incomplete_version_timeout_seconds
+        self._storage_factory = storage_factory
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._watches: dict[str, _ModelWatch] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.poll_count = 0
+
+    def set_models(self, models: Sequence[ModelConfig]) -> None:
+        """Watches exactly these models (keeps state for models whose config is unchanged)."""
+        with self._lock:
+            watches: dict[str, _ModelWatch] = {}
+            for model in models:
+                old = self._watches.get(model.name)
+                if old is not None and old.config.base_path == model.base_path:
+                    old.config = model
+                    watches[model.name] = old
+                    continue
+                storage = self._storage_factory(model.base_path)
+                if not storage.is_local and 0 < self._poll_wait < _REMOTE_POLL_COST_WARNING_SECONDS:
+                    logger.warning(
+                        "Polling %s every %gs costs one LIST request per poll (%d a day). For "
+                        "object stores consider --file_system_poll_wait_seconds=30 or more.",
+                        model.base_path,
+                        self._poll_wait,
+                        int(86400 / self._poll_wait),
+                    )
+                watches[model.name] = _ModelWatch(model, storage)
+            self._watches = watches
+
+    def storage_of(self, model_name: str) -> ModelStorage | None:
+        with self._lock:
+            watch = self._watches.get(model_name)
+            return watch.storage if watch else None
+
+    def watched(self) -> dict[str, _ModelWatch]:
+        with self._lock:
+            return dict(self._watches)
+
+    def pending_versions(self, model_name: str) -> dict[int, str]:
+        """Versions present but incomplete: {version: what is missing} (for /v1/models)."""
+        with self._lock:
+            watch = self._watches.get(model_name)
+            if watch is None:
+                return {}
+            return {bucket.parse_version(name): "incomplete" for name in watch.pending}
+
+    # -- polling ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Polls once now (in the background) and then every poll interval."""
+        self._thread = threading.Thread(target=self._run, name="tfrelay-source", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def poll_now(self) -> None:
+        """Asks for an immediate poll (after a config reload), even when periodic polling is off."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            self.poll_once()
+            if self._poll_wait > 0:
+                self._wake.wait(self._poll_wait)
+            else:
+                self._wake.wait()
+
+    def poll_once(self) -> None:
+        """Polls every watched model once."""
+        for watch in self.watched().values():
+            try:
+                self._poll_model(watch)
+            except Exception:
+                logger.exception("Polling model %s failed", watch.config.name)
+        self.poll_count += 1
+
+    def _log_problem(self, watch: _ModelWatch, message: str, level: int = logging.WARNING) -> None:
+        # Said once until it changes: a missing base path would otherwise flood the log every
+        # second (TF Serving #1693).
+        if watch.last_problem != message:
+            logger.log(level, message)
+            watch.last_problem = message
+
+    def _poll_model(self, watch: _ModelWatch) -> None:
+        config = watch.config
+        watch.polls += 1
+        try:
+            versions = watch.storage.list_versions()
+        except StorageUnavailable as err:
+            self._log_problem(
+                watch,
+                f"Model {config.name}: {err}; will retry every poll. Versions already loaded keep "
+                "serving.",
+            )
+            return
+        if not versions:
+            self._log_problem(
+                watch,
+                f"No versions of servable {config.name} found under base path "
+                f"{config.base_path}. Did you forget to name your leaf directory as a number "
+                "(eg. '/1/')?",
+            )
+        else:
+            watch.last_problem = None
+
+        # Forget state about directories that disappeared.
+        present = set(versions.values())
+        for name in list(watch.complete):
+            if name not in present:
+                del watch.complete[name]
+        for name in list(watch.pending):
+            if name not in present:
+                del watch.pending[name]
+
+        aspired: dict[int, VersionCandidate] = {}
+        policy = config.policy
+        wanted = policy.num_versions if policy.kind is PolicyKind.LATEST else None
+        for version in sorted(versions, reverse=True):
+            if policy.kind is PolicyKind.SPECIFIC and version not in policy.versions:
+                continue
+            candidate = self._judge(watch, version, versions[version])
+            if candidate is None:
+                continue
+            aspired[version] = candidate
+            if wanted is not None and len(aspired) >= wanted:
+                break
+        self._manager.set_aspired_versions(config.name, aspired)
+
+    def _judge(self, watch: _ModelWatch, version: int, version_dir: str) -> VersionCandidate | None:
+        known = watch.complete.get(version_dir)
+        if known is not None:
+            return known
+        storage = watch.storage
+        try:
+            verdict, files = storage.check_complete(version_dir, self._prefer_tflite)
+        except ValueError as err:
+            # Present but broken: let the loader try, so the status shows TensorFlow's own error
+            # and the load is retried and ends like TF Serving's.
+            logger.warning("Model %s version %d looks broken: %s", watch.config.name, version, err)
+            files = storage.list_version_files(version_dir)
+            candidate = VersionCandidate(
+                storage, version, version_dir, files, bucket.SAVED_MODEL_PB
+            )
+            watch.complete[version_dir] = candidate
+            return candidate
+        except Exception as err:
+            logger.warning(
+                "Cannot inspect %s: %s; will retry", storage.version_url(version_dir), err
+            )
+            return None
+
+        if verdict.complete:
+            pending = watch.pending.pop(version_dir, None)
+            if pending is not None and pending.reported:
+                self._manager.forget_unloadable(watch.config.name, version)
+            candidate = VersionCandidate(storage, version, version_dir, files, verdict.marker)
+            watch.complete[version_dir] = candidate
+            return candidate
+
+        now = self._clock()
+        pending = watch.pending.get(version_dir)
+        if pending is None or pending.listing != files:
+            if pending is not None and pending.reported:
+                self._manager.forget_unloadable(watch.config.name, version)
+            logger.info(
+                "Model %s version %d is not complete yet (%s); not serving it until it is",
+                watch.config.name,
+                version,
+                verdict.describe(),
+            )
+            watch.pending[version_dir] = _Pending(files, now)
+            return None
+        if not pending.reported and now - pending.since >= self._incomplete_timeout:
+            pending.reported = True
+            names = ", ".join(sorted(files)[:8]) or "no files"
+            message = (
+                f"Version {version} of model {watch.config.name} at "
+                f"{storage.version_url(version_dir)} has been incomplete for "
+                f"{self._incomplete_timeout:g}s ({verdict.describe()}; found: {names}). It is "
+                "not a loadable SavedModel or TFLite model; push a complete version."
+            )
+            logger.error(message)
+            self._manager.report_unloadable(
+                watch.config.name, version, ServingError(Code.NOT_FOUND, message)
+            )
+        return None

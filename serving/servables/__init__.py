@@ -1,0 +1,1 @@
+"""Servables: one loaded model version that runs named signatures on numpy inputs."""

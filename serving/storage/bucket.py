@@ -1,0 +1,189 @@
+"""The bucket contract shared by the BucketPusher (writer) and the model server (reader).
+
+```
+<base_path>/<model_name>/<version>/saved_model.pb      version = integer directory name
+                                   variables/...        (00000123 is version 123, as in TF Serving)
+                                   assets/...
+                                   assets.extra/tf_serving_warmup_requests   (optional)
+                                   assets.extra/tfrelay_push.json            (push record)
+                                   model.tflite                              (optional)
+```
+
+Publishing rule (writers): upload everything else first and the publish marker (`saved_model.pb`
+or `model.tflite`) last; never overwrite an existing version.
+
+Completeness rule (readers), which protects against any writer, not only ours (TF Serving
+#1086, #572): a version is loadable only when
+
+1. its publish marker is present;
+2. if it carries a push record, every file the record lists is present with the recorded size;
+3. the SavedModel's own references are satisfied: `variables/variables.index` and every
+   `variables.data-NNNNN-of-MMMMM` shard when the graph has variables, and every asset file the
+   MetaGraph names;
+4. (checked by the loader) the version's files did not change while they were being copied or
+   loaded, which catches files still growing on a local disk.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+SAVED_MODEL_PB = "saved_model.pb"
+SAVED_MODEL_PBTXT = "saved_model.pbtxt"
+TFLITE_MODEL = "model.tflite"
+VARIABLES_DIR = "variables"
+VARIABLES_INDEX = "variables/variables.index"
+ASSETS_DIR = "assets"
+ASSETS_EXTRA_DIR = "assets.extra"
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+PUSH_RECORD_FILE = "assets.extra/tfrelay_push.json"
+
+# Written last by a conforming writer; their presence announces the version.
+PUBLISH_MARKERS = (SAVED_MODEL_PB, SAVED_MODEL_PBTXT, TFLITE_MODEL)
+
+_VERSION_RE = re.compile(r"^[0-9]{1,18}$")
+_DATA_SHARD_RE = re.compile(r"^variables/variables\.data-(\d{5})-of-(\d{5})$")
+# TF1 SavedModels list their assets in this collection instead of `asset_file_def`.
+_TF1_ASSETS_COLLECTION = "saved_model_assets"
+
+
+def parse_version(name: str) -> int | None:
+    """Returns the version number a directory name stands for, or None if it is not a version.
+
+    Args:
+      name: a child name of a model's base path, e.g. "00000123", "7" or "tmp".
+
+    Returns:
+      The integer version (leading zeros ignored, as TF Serving does) or None.
+    """
+    name = name.rstrip("/")
+    if not _VERSION_RE.match(name):
+        return None
+    return int(name)
+
+
+def version_dir_name(version: int) -> str:
+    """The directory name a writer uses for `version` (plain decimal, like TFX's Pusher)."""
+    if version < 0:
+        raise ValueError(f"Model versions are non-negative integers, got {version}")
+    return str(version)
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """The verdict of `check_complete` on one version's file listing.
+
+    Attributes:
+      complete: whether the version may be loaded.
+      missing: files (relative to the version directory) still missing or of the wrong size.
+      marker: the publish marker found (decides the servable kind), or None.
+    """
+
+    complete: bool
+    missing: tuple[str, ...] = field(default_factory=tuple)
+    marker: str | None = None
+
+    def describe(self) -> str:
+        if self.complete:
+            return "complete"
+        if self.marker is None:
+            return "no saved_model.pb or model.tflite yet"
+        shown = ", ".join(self.missing[:5])
+        more = f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else ""
+        return f"waiting for {shown}{more}"
+
+
+def _saved_model_references(saved_model_bytes: bytes) -> tuple[bool, set[str]]:
+    """Returns (needs_variables, asset file names) that a serialized SavedModel refers to."""
+    # Imported here so that the pure listing helpers above stay importable without TensorFlow.
+    from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel.FromString(saved_model_bytes)
+    needs_variables = False
+    assets: set[str] = set()
+    for meta_graph in saved_model.meta_graphs:
+        if meta_graph.saver_def.filename_tensor_name:
+            needs_variables = True
+        if any(node.WhichOneof("kind") == "variable" for node in meta_graph.object_graph_def.nodes):
+            needs_variables = True
+        assets.update(asset.filename for asset in meta_graph.asset_file_def)
+        collection = meta_graph.collection_def.get(_TF1_ASSETS_COLLECTION)
+        if collection is not None:
+            for packed in collection.any_list.value:
+                asset = meta_graph_pb2.AssetFileDef()
+                packed.Unpack(asset)
+                assets.add(asset.filename)
+    return needs_variables, assets
+
+
+def _missing_variables(files: Mapping[str, int]) -> list[str]:
+    missing = []
+    if VARIABLES_INDEX not in files:
+        missing.append(VARIABLES_INDEX)
+    shards: dict[int, int] = {}
+    for path in files:
+        match = _DATA_SHARD_RE.match(path)
+        if match:
+            shards[int(match.group(1))] = int(match.group(2))
+    if not shards:
+        missing.append("variables/variables.data-00000-of-*")
+        return missing
+    total = max(shards.values())
+    for index in range(total):
+        if index not in shards:
+            missing.append(f"variables/variables.data-{index:05d}-of-{total:05d}")
+    return missing
+
+
+def check_complete(
+    files: Mapping[str, int],
+    read_file: Callable[[str], bytes],
+    prefer_tflite: bool = False,
+) -> Completeness:
+    """Decides whether a version directory holds a whole, loadable model.
+
+    Args:
+      files: every file under the version directory, as {relative posix path: size in bytes}.
+      read_file: reads a file by relative path (used for the SavedModel and the push record).
+      prefer_tflite: judge `model.tflite` first, as `--prefer_tflite_model` loads it.
+
+    Returns:
+      The verdict, with the missing files when incomplete.
+
+    Raises:
+      ValueError: if the SavedModel or push record is present but unreadable (a broken version,
+        as opposed to an incomplete one).
+    """
+    markers = [SAVED_MODEL_PB, SAVED_MODEL_PBTXT, TFLITE_MODEL]
+    if prefer_tflite:
+        markers = [TFLITE_MODEL, SAVED_MODEL_PB, SAVED_MODEL_PBTXT]
+    marker = next((m for m in markers if m in files), None)
+    if marker is None:
+        return Completeness(False, (), None)
+
+    missing: list[str] = []
+    if PUSH_RECORD_FILE in files:
+        try:
+            record = json.loads(read_file(PUSH_RECORD_FILE))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{PUSH_RECORD_FILE} is not valid JSON: {err}") from err
+        for path, size in (record.get("files") or {}).items():
+            if files.get(path) != size:
+                missing.append(path)
+
+    if marker == SAVED_MODEL_PB:
+        try:
+            needs_variables, assets = _saved_model_references(read_file(SAVED_MODEL_PB))
+        except Exception as err:
+            raise ValueError(f"{SAVED_MODEL_PB} cannot be parsed: {err}") from err
+        if needs_variables:
+            missing.extend(_missing_variables(files))
+        missing.extend(
+            f"{ASSETS_DIR}/{name}" for name in sorted(assets) if f"{ASSETS_DIR}/{name}" not in files
+        )
+
+    unique_missing = tuple(dict.fromkeys(missing))
+    return Completeness(not unique_missing, unique_missing, marker)

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: paths, fixture models, and servers started on loopback."""

@@ -1,0 +1,68 @@
+"""The umbrella `tfrelay` command.
+
+Each sub-command lives with the package that owns it; this module only dispatches, importing the
+owner lazily so that `tfrelay serve` works in an image that installed only `tfrelay[serving]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from tfrelay.version import __version__
+
+# sub-command -> (module with a `main(argv)` function, one-line help, extra that provides it)
+_SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": (
+        "tfrelay.serving.cli",
+        "run the TF-Serving-compatible model server (same flags as tensorflow_model_server)",
+        "serving",
+    ),
+}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfrelay",
+        description="Train, validate and push TensorFlow models to a bucket; serve them from it.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfrelay {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text, _) in _SUBCOMMANDS.items():
+        # The sub-command parses its own flags: hand it everything after its name untouched.
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs `tfrelay COMMAND ...`.
+
+    Args:
+      argv: command-line arguments without the program name; defaults to `sys.argv[1:]`.
+
+    Returns:
+      The process exit code.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser()
+    if not args or args[0] not in _SUBCOMMANDS:
+        parser.parse_args(args)  # prints --help / --version / "invalid choice" and exits
+        parser.print_help()
+        return 2
+    module_name, _, extra = _SUBCOMMANDS[args[0]]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        print(
+            f"tfrelay {args[0]}: missing dependency {err.name!r}. "
+            f"Install it with: pip install 'tfrelay[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
+    return int(module.main(args[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
