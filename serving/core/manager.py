@@ -450,7 +450,7 @@ class ServableManager:
         started = time.monotonic()
         try:
             servable = self._load_fn(model_name, version, candidate)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - any load failure is reported in the status
             self._load_failed(model_name, version, err)
             return
         with self._lock:

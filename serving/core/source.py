@@ -241,7 +241,7 @@ class StorageSource:
             )
             watch.complete[version_dir] = candidate
             return candidate
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - storage errors: try again next poll
             logger.warning(
                 "Cannot inspect %s: %s; will retry", storage.version_url(version_dir), err
             )

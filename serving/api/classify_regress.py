@@ -1,0 +1,185 @@
+"""Classify and Regress on serialized tf.Examples: TF Serving's `classifier.cc` / `regressor.cc`
+signature checks and result post-processing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tensorflow.core.framework import types_pb2
+
+from tfrelay.serving import errors
+from tfrelay.serving.servables.base import DEFAULT_SERVING_SIGNATURE, Servable, Signature
+
+CLASSIFY_INPUTS = "inputs"
+CLASSIFY_OUTPUT_CLASSES = "classes"
+CLASSIFY_OUTPUT_SCORES = "scores"
+REGRESS_INPUTS = "inputs"
+REGRESS_OUTPUTS = "outputs"
+
+
+@dataclass(frozen=True)
+class Class:
+    """One (label, score) pair of a classification result; a missing part is "" or 0.0."""
+
+    label: bytes
+    score: float
+
+
+def _signature(servable: Servable, signature_name: str) -> Signature:
+    name = signature_name or DEFAULT_SERVING_SIGNATURE
+    signature = servable.signatures.get(name)
+    if signature is None:
+        raise errors.invalid_argument(f"No signature was found with the name: {name}")
+    return signature
+
+
+def _debug_string(signature: Signature, servable: Servable) -> str:
+    proto = servable.signature_def_map().get(signature.name)
+    return str(proto) if proto is not None else signature.name
+
+
+def classification_signature(servable: Servable, signature_name: str) -> Signature:
+    """Finds and checks a classification signature (structural checks, as TF Serving's default).
+
+    Raises:
+      ServingError: INVALID_ARGUMENT naming what is wrong with the signature.
+    """
+    signature = _signature(servable, signature_name)
+    if len(signature.inputs) != 1:
+        raise errors.invalid_argument("Expected one input Tensor.")
+    if len(signature.outputs) not in (1, 2):
+        raise errors.invalid_argument(
+            f"Expected one or two output Tensors, found {len(signature.outputs)}"
+        )
+    if CLASSIFY_INPUTS not in signature.inputs:
+        raise errors.invalid_argument(
+            f"No classification inputs found in SignatureDef: {_debug_string(signature, servable)}"
+        )
+    if not {CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES} & set(signature.outputs):
+        raise errors.invalid_argument(
+            'Expected classification signature outputs to contain at least one of "classes" or '
+            f'"scores". Signature was: {_debug_string(signature, servable)}'
+        )
+    return signature
+
+
+def regression_signature(servable: Servable, signature_name: str) -> Signature:
+    """Finds and checks a regression signature.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT naming what is wrong with the signature.
+    """
+    signature = _signature(servable, signature_name)
+    if len(signature.inputs) != 1:
+        raise errors.invalid_argument("Expected one input Tensor.")
+    if len(signature.outputs) != 1:
+        raise errors.invalid_argument("Expected one output Tensor.")
+    if REGRESS_INPUTS not in signature.inputs:
+        raise errors.invalid_argument(
+            f"No regression inputs found in SignatureDef: {_debug_string(signature, servable)}"
+        )
+    if REGRESS_OUTPUTS not in signature.outputs:
+        raise errors.invalid_argument(
+            f"No regression outputs found in SignatureDef: {_debug_string(signature, servable)}"
+        )
+    return signature
+
+
+def _examples_tensor(serialized_examples: Sequence[bytes]) -> np.ndarray:
+    if not serialized_examples:
+        raise errors.invalid_argument("Input is empty.")
+    return np.array(serialized_examples, dtype=object)
+
+
+def run_classify(
+    servable: Servable, signature: Signature, serialized_examples: Sequence[bytes]
+) -> list[list[Class]]:
+    """Classifies serialized tf.Examples.
+
+    Returns:
+      One list of classes per example.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT when the outputs have the wrong type or shape.
+    """
+    examples = _examples_tensor(serialized_examples)
+    wanted = [
+        k for k in (CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES) if k in signature.outputs
+    ]
+    outputs = servable.run(signature, {CLASSIFY_INPUTS: examples}, wanted)
+    num_examples = len(serialized_examples)
+    classes = outputs.get(CLASSIFY_OUTPUT_CLASSES)
+    scores = outputs.get(CLASSIFY_OUTPUT_SCORES)
+    for name, tensor, dtype in (
+        ("classes", classes, types_pb2.DT_STRING),
+        ("scores", scores, types_pb2.DT_FLOAT),
+    ):
+        if tensor is None:
+            continue
+        if tensor.ndim != 2:
+            raise errors.invalid_argument(
+                f"Expected Tensor shape: [batch_size num_classes] but got {_shape(tensor)}"
+            )
+        if signature.outputs[name].dtype != dtype:
+            raise errors.invalid_argument(
+                f"Expected {name} Tensor of {types_pb2.DataType.Name(dtype)}. Got: "
+                f"{signature.outputs[name].dtype_name}"
+            )
+        if tensor.shape[0] != num_examples:
+            raise errors.invalid_argument(
+                f"Expected {name} output batch size of {num_examples}. Got: {tensor.shape[0]}"
+            )
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise errors.invalid_argument(
+            "Tensors class and score should match in dim_size(1). Got "
+            f"{classes.shape[1]} vs. {scores.shape[1]}"
+        )
+    num_classes = (classes if classes is not None else scores).shape[1]
+    results: list[list[Class]] = []
+    for i in range(num_examples):
+        row = []
+        for j in range(num_classes):
+            label = classes[i, j] if classes is not None else b""
+            score = float(scores[i, j]) if scores is not None else 0.0
+            row.append(Class(label if isinstance(label, bytes) else str(label).encode(), score))
+        results.append(row)
+    return results
+
+
+def run_regress(
+    servable: Servable, signature: Signature, serialized_examples: Sequence[bytes]
+) -> list[float]:
+    """Regresses serialized tf.Examples.
+
+    Returns:
+      One value per example.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT when the output has the wrong type or shape.
+    """
+    examples = _examples_tensor(serialized_examples)
+    output = servable.run(signature, {REGRESS_INPUTS: examples}, [REGRESS_OUTPUTS])[REGRESS_OUTPUTS]
+    num_examples = len(serialized_examples)
+    if not (output.ndim == 1 or (output.ndim == 2 and output.shape[1] == 1)):
+        raise errors.invalid_argument(
+            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
+            f"{_shape(output)}"
+        )
+    if output.shape[0] != num_examples:
+        raise errors.invalid_argument(
+            f"Input batch size did not match output batch size: {num_examples} vs. "
+            f"{output.shape[0]}"
+        )
+    if signature.outputs[REGRESS_OUTPUTS].dtype != types_pb2.DT_FLOAT:
+        raise errors.invalid_argument(
+            "Expected output Tensor of DT_FLOAT.  Got: "
+            f"{signature.outputs[REGRESS_OUTPUTS].dtype_name}"
+        )
+    return [float(v) for v in output.reshape(-1)]
+
+
+def _shape(tensor: np.ndarray) -> str:
+    # tensorflow::TensorShape::DebugString format.
+    return "[" + ",".join(str(d) for d in tensor.shape) + "]"

@@ -1,0 +1,256 @@
+"""The REST front end as a small ASGI application (served by uvicorn with httptools/uvloop).
+
+Handlers follow TF Serving's order of checks exactly (JSON syntax, then the model lookup, then the
+signature, then the inputs), so each malformed request gets the error TF Serving would give.
+Inference runs on the shared thread pool; the event loop only parses, routes and writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from google.protobuf import json_format
+from tensorflow.core.protobuf import meta_graph_pb2
+
+from tfrelay.serving import errors
+from tfrelay.serving.api import classify_regress, predict
+from tfrelay.serving.core.manager import ServableManager
+from tfrelay.serving.errors import Code, ServingError
+from tfrelay.serving.rest import json_examples, json_input, json_output, routes
+from tfrelay.serving.servables.base import DEFAULT_SERVING_SIGNATURE
+
+logger = logging.getLogger(__name__)
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+# libevent's page for a path outside /v1, which is what tensorflow_model_server sends.
+_NOT_FOUND_HTML = (
+    b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n"
+    b"</BODY></HTML>\n"
+)
+
+Send = Callable[[dict], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict]]
+# Extra GET endpoints outside /v1 (health, metrics): path -> handler returning
+# (status, headers, body).
+ExtraRoute = Callable[[], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
+
+
+class RestApi:
+    """TF Serving's REST API plus tfrelay's model list.
+
+    Args:
+      manager: resolves models, versions and labels to loaded servables.
+      executor: where inference runs (never the event loop).
+      describe_models: returns the `GET /v1/models` listing (tfrelay addition).
+      extra_routes: {path: handler} for GET endpoints outside /v1 (health, metrics).
+    """
+
+    def __init__(
+        self,
+        manager: ServableManager,
+        executor: Executor,
+        describe_models: Callable[[], dict[str, Any]] | None = None,
+        extra_routes: dict[str, ExtraRoute] | None = None,
+    ) -> None:
+        self._manager = manager
+        self._executor = executor
+        self._describe_models = describe_models or (lambda: {"models": []})
+        self._extra_routes = dict(extra_routes or {})
+
+    # -- ASGI -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        path = scope["path"]
+        raw_path = scope.get("raw_path") or path.encode()
+        query = scope.get("query_string") or b""
+        path_and_query = raw_path.decode("latin-1") + (
+            "?" + query.decode("latin-1") if query else ""
+        )
+
+        if not routes.is_v1(path_and_query):
+            extra = self._extra_routes.get(path)
+            if extra is not None and method in ("GET", "HEAD"):
+                status, headers, body = await extra()
+                await _respond(send, status, headers, body)
+            else:
+                await _respond(send, 404, [(b"content-type", b"text/html")], _NOT_FOUND_HTML)
+            return
+
+        body = await _read_body(receive)
+        status, payload = await self.handle(method, path_and_query, body)
+        await _respond(send, status, _JSON_HEADERS, payload)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- /v1 ------------------------------------------------------------------------------------
+
+    async def handle(self, method: str, path_and_query: str, body: bytes) -> tuple[int, bytes]:
+        """Answers one `/v1` request.
+
+        Args:
+          method: the HTTP method.
+          path_and_query: the raw path and query string.
+          body: the request body.
+
+        Returns:
+          (HTTP status, JSON body).
+        """
+        try:
+            route = routes.route(method, path_and_query)
+            if route.action == routes.PREDICT:
+                payload = await self._predict(route, body)
+            elif route.action in (routes.CLASSIFY, routes.REGRESS):
+                payload = await self._classify_or_regress(route, body)
+            elif route.action == routes.STATUS:
+                payload = self._status(route)
+            elif route.action == routes.METADATA:
+                payload = self._metadata(route)
+            else:
+                payload = _pretty(self._describe_models())
+            return 200, payload
+        except routes.EmptyBodyError as err:
+            return err.http_status, b""
+        except ServingError as err:
+            return err.http_status, json_output.error_body(err.message)
+        except Exception as err:
+            logger.exception("Unexpected error answering %s %s", method, path_and_query)
+            return 500, json_output.error_body(f"Internal error: {type(err).__name__}: {err}")
+
+    async def _run(self, fn: Callable, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def _predict(self, route: routes.Route, body: bytes) -> bytes:
+        doc = json_input.parse_body(body)
+        signature_name = json_input.signature_name(doc)
+        handle = self._manager.acquire(route.model, route.version, route.label)
+        try:
+            servable = handle.servable
+            name = signature_name or DEFAULT_SERVING_SIGNATURE
+            signature = servable.signatures.get(name)
+            if signature is None:
+                raise errors.invalid_argument(
+                    f'Serving signature name: "{name}" not found in signature def'
+                )
+            if not signature.inputs:
+                raise errors.invalid_argument(
+                    f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
+                )
+            inputs, request_format = json_input.predict_inputs(doc, signature.inputs, body)
+            outputs = await self._run(predict.run_predict, servable, signature, inputs)
+        finally:
+            handle.release()
+        return json_output.predict_response(outputs, request_format)
+
+    async def _classify_or_regress(self, route: routes.Route, body: bytes) -> bytes:
+        doc = json_input.parse_body(body)
+        signature_name = json_input.signature_name(doc)
+        examples = json_examples.serialized_examples(doc, route.action)
+        handle = self._manager.acquire(route.model, route.version, route.label)
+        try:
+            servable = handle.servable
+            if route.action == routes.CLASSIFY:
+                signature = classify_regress.classification_signature(servable, signature_name)
+                results = await self._run(
+                    classify_regress.run_classify, servable, signature, examples
+                )
+                return json_output.classify_response(results)
+            signature = classify_regress.regression_signature(servable, signature_name)
+            values = await self._run(classify_regress.run_regress, servable, signature, examples)
+            return json_output.regress_response(values)
+        finally:
+            handle.release()
+
+    def _status(self, route: routes.Route) -> bytes:
+        # TF Serving's status API ignores a label in the path and lists every version.
+        statuses = self._manager.status(route.model, route.version)
+        return _pretty(
+            {
+                "model_version_status": [
+                    {
+                        "version": str(status.version),
+                        "state": status.state.name,
+                        "status": {
+                            "error_code": status.error_code.name,
+                            "error_message": status.error_message,
+                        },
+                    }
+                    for status in statuses
+                ]
+            }
+        )
+
+    def _metadata(self, route: routes.Route) -> bytes:
+        handle = self._manager.acquire(route.model, route.version, route.label)
+        try:
+            signature_defs = meta_graph_pb2.SignatureDefMap()
+            for name, proto in handle.servable.signature_def_map().items():
+                signature_defs.signature_def[name].CopyFrom(proto)
+            version = handle.version
+        finally:
+            handle.release()
+        return _pretty(
+            {
+                "model_spec": {
+                    "name": route.model,
+                    "signature_name": "",
+                    "version": str(version),
+                },
+                "metadata": {"signature_def": signature_def_json(signature_defs)},
+            }
+        )
+
+
+def signature_def_json(signature_defs: meta_graph_pb2.SignatureDefMap) -> dict[str, Any]:
+    """A SignatureDefMap in TF Serving's JSON (proto field names, defaults printed)."""
+    return json_format.MessageToDict(
+        signature_defs,
+        preserving_proto_field_name=True,
+        including_default_value_fields=True,
+    )
+
+
+def _pretty(document: dict[str, Any]) -> bytes:
+    # TF Serving prints status and metadata with protobuf's JSON printer: 1-space indent,
+    # trailing newline.
+    return (json.dumps(document, indent=1) + "\n").encode()
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["Code", "RestApi", "signature_def_json"]
