@@ -167,6 +167,8 @@ def configure_logging() -> None:
         format="%(asctime)s.%(msecs)03d %(levelname).1s %(name)s] %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
     )
+    # TensorFlow's Python logger repeats deprecation notices for the TF1 loader on every load.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,8 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
       The exit code: 0 after a clean stop, 1 for a config that cannot be served.
     """
-    # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) hides the useful lines.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, logged as errors) hides
+    # the useful lines; load failures still surface through tfrelay's own log and status.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     options = options_from_args(sys.argv[1:] if argv is None else argv)
     configure_logging()
     from tfrelay.serving.config.model_config import ConfigError

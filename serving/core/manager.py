@@ -65,6 +65,7 @@ class _VersionRecord:
     loaded: LoadedVersion | None = None
     error: ServingError | None = None
     ended_at: float = 0.0
+    load_seconds: float | None = None
 
     def status(self) -> VersionStatus:
         if self.error is not None:
@@ -365,6 +366,13 @@ class ServableManager:
                 return [record.status()]
             return [r.status() for _, r in sorted(model.versions.items(), reverse=True)]
 
+    def load_seconds(self, model_name: str, version: int) -> float | None:
+        """How long the successful load of a version took (None if it never loaded)."""
+        with self._lock:
+            model = self._models.get(model_name)
+            record = model.versions.get(version) if model else None
+            return record.load_seconds if record else None
+
     def version_state(self, model_name: str, version: int) -> VersionStatus | None:
         with self._lock:
             model = self._models.get(model_name)
@@ -462,6 +470,7 @@ class ServableManager:
                 orphan = None
                 record.loaded = LoadedVersion(servable)
                 record.error = None
+                record.load_seconds = time.monotonic() - started
                 self._set_state_locked(model, record, VersionState.AVAILABLE)
                 self._publish_locked()
                 logger.info(

@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from google.protobuf import json_format
-from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfrelay.serving import errors
 from tfrelay.serving.api import classify_regress, predict
@@ -201,7 +201,7 @@ class RestApi:
     def _metadata(self, route: routes.Route) -> bytes:
         handle = self._manager.acquire(route.model, route.version, route.label)
         try:
-            signature_defs = meta_graph_pb2.SignatureDefMap()
+            signature_defs = get_model_metadata_pb2.SignatureDefMap()
             for name, proto in handle.servable.signature_def_map().items():
                 signature_defs.signature_def[name].CopyFrom(proto)
             version = handle.version
@@ -219,7 +219,7 @@ class RestApi:
         )
 
 
-def signature_def_json(signature_defs: meta_graph_pb2.SignatureDefMap) -> dict[str, Any]:
+def signature_def_json(signature_defs: get_model_metadata_pb2.SignatureDefMap) -> dict[str, Any]:
     """A SignatureDefMap in TF Serving's JSON (proto field names, defaults printed)."""
     return json_format.MessageToDict(
         signature_defs,
