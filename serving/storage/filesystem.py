@@ -74,7 +74,15 @@ def s3_options(environ: Mapping[str, str]) -> dict:
     if not _truthy(environ.get("S3_VERIFY_SSL"), True):
         client_kwargs["verify"] = False
     # Listings must be fresh on every poll: a cached listing would hide new versions.
-    return {"client_kwargs": client_kwargs, "use_listings_cache": False}
+    options: dict = {"client_kwargs": client_kwargs, "use_listings_cache": False}
+    # Keys given in this environment win; otherwise boto's own chain (instance profile, IRSA,
+    # ~/.aws) applies.
+    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        options["key"] = environ["AWS_ACCESS_KEY_ID"]
+        options["secret"] = environ["AWS_SECRET_ACCESS_KEY"]
+        if environ.get("AWS_SESSION_TOKEN"):
+            options["token"] = environ["AWS_SESSION_TOKEN"]
+    return options
 
 
 def gcs_options(environ: Mapping[str, str]) -> dict:
