@@ -183,3 +183,32 @@ def run_regress(
 def _shape(tensor: np.ndarray) -> str:
     # tensorflow::TensorShape::DebugString format.
     return "[" + ",".join(str(d) for d in tensor.shape) + "]"
+
+
+def serialized_examples(request_input) -> list[bytes]:
+    """The serialized tf.Examples of a `tensorflow.serving.Input` proto.
+
+    TF Serving prepends the serialized context to each example (protobuf merge semantics give
+    every example the context's features, its own winning on a clash).
+
+    Raises:
+      ServingError: INVALID_ARGUMENT for an empty input, UNIMPLEMENTED for an unknown kind.
+    """
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        examples = [e.SerializeToString() for e in request_input.example_list.examples]
+    elif kind == "example_list_with_context":
+        context = request_input.example_list_with_context.context.SerializeToString()
+        examples = [
+            context + e.SerializeToString()
+            for e in request_input.example_list_with_context.examples
+        ]
+    elif kind is None:
+        examples = []
+    else:
+        raise errors.ServingError(
+            errors.Code.UNIMPLEMENTED, f"Input with kind {kind} not supported."
+        )
+    if not examples:
+        raise errors.invalid_argument("Input is empty.")
+    return examples

@@ -1,0 +1,1 @@
+"""The Validator: TFMA thresholds against the version in the bucket, plus the serving contract."""
