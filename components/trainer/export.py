@@ -36,7 +36,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from tfrelay.components.trainer.features import Feature, Kind, parse_examples
+from tfrelay.components.trainer.features import Feature, Kind, decode_examples, parse_examples
 from tfrelay.components.trainer.preprocessing import FeatureStats, Preprocessor
 
 SERVING_DIR = "Format-Serving"
@@ -127,7 +127,8 @@ class ServingModel(tf.Module):
         }
 
     def _parse(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        return parse_examples(serialized, self.spec.features, self.spec.stored)
+        # Lenient: clients may send 40 or 40.0 for any numeric feature.
+        return decode_examples(serialized, self.spec.features)
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """Concrete functions for `tf.saved_model.save(..., signatures=...)`."""

@@ -184,3 +184,80 @@ def batched_examples(
     if shuffle:
         dataset = dataset.shuffle(10_000, seed=42, reshuffle_each_iteration=True)
     return dataset.batch(batch_size)
+
+
+def _first_value(values: tf.Tensor, counts: tf.Tensor, default: tf.Tensor) -> tf.Tensor:
+    """The first of each row's repeated values ([n, max] padded, counts [n]) or `default`."""
+    padded = tf.concat([values, tf.fill([tf.shape(values)[0], 1], default)], axis=1)
+    return tf.where(counts > 0, padded[:, 0], default)
+
+
+def _decode(
+    messages: tf.Tensor, message_type: str, fields: list[str], dtypes: list[tf.DType]
+) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """tf.io.decode_proto on a [n] batch, also when n == 0 (which the op itself rejects)."""
+    padded = tf.concat([messages, tf.constant([""], tf.string)], axis=0)
+    counts, values = tf.io.decode_proto(padded, message_type, fields, dtypes)
+    return counts[:-1], [v[:-1] for v in values]
+
+
+def _first(messages: tf.Tensor, message_type: str, dtype: tf.DType, default) -> tf.Tensor:
+    """The first `value` of each repeated-value message (FloatList, Int64List, BytesList)."""
+    counts, (values,) = _decode(messages, message_type, ["value"], [dtype])
+    return _first_value(values, counts[:, 0], tf.constant(default, dtype))
+
+
+def decode_examples(serialized: tf.Tensor, features: Sequence[Feature]) -> dict[str, tf.Tensor]:
+    """Decodes serialized tf.Examples leniently: a numeric feature may be an int64_list or a
+    float_list, whatever the training data used.
+
+    Clients of TF Serving's Classify/Regress APIs cannot know which columns were stored as
+    integers (REST turns `40` into an int64 and `40.0` into a float), and `tf.io.parse_example`
+    rejects the other type. This walks the Example protos with `tf.io.decode_proto` instead.
+
+    Args:
+      serialized: a [batch] string tensor of tf.Examples.
+      features: the features to extract.
+
+    Returns:
+      {feature name: [batch] tensor}, float32 (missing: NaN) or string (missing: "").
+    """
+    batch = tf.shape(serialized)[0]
+    counts, (features_field,) = _decode(serialized, "tensorflow.Example", ["features"], [tf.string])
+    features_proto = _first_value(features_field, counts[:, 0], tf.constant("", tf.string))
+    entry_counts, (entries,) = _decode(
+        features_proto, "tensorflow.Features", ["feature"], [tf.string]
+    )
+    entries = tf.RaggedTensor.from_tensor(entries, lengths=entry_counts[:, 0])
+    example_of_entry = entries.value_rowids()
+    _, (keys, values) = _decode(
+        entries.flat_values,
+        "tensorflow.Features.FeatureEntry",
+        ["key", "value"],
+        [tf.string, tf.string],
+    )
+    keys, values = keys[:, 0], values[:, 0]
+    list_counts, (bytes_lists, float_lists, int64_lists) = _decode(
+        values, "tensorflow.Feature", ["bytes_list", "float_list", "int64_list"], [tf.string] * 3
+    )
+    decoded = {}
+    for feature in features:
+        mine = tf.equal(keys, feature.name)
+        rows = tf.boolean_mask(example_of_entry, mine)[:, None]
+        has_ints = tf.boolean_mask(list_counts, mine)[:, 2] > 0
+        floats = _first(
+            tf.boolean_mask(float_lists, mine)[:, 0], "tensorflow.FloatList", tf.float32, np.nan
+        )
+        ints = _first(tf.boolean_mask(int64_lists, mine)[:, 0], "tensorflow.Int64List", tf.int64, 0)
+        if feature.kind is Kind.NUMERIC:
+            value = tf.where(has_ints, tf.cast(ints, tf.float32), floats)
+            missing = tf.constant(np.nan, tf.float32)
+        else:
+            strings = _first(
+                tf.boolean_mask(bytes_lists, mine)[:, 0], "tensorflow.BytesList", tf.string, ""
+            )
+            value = tf.where(has_ints, tf.strings.as_string(ints), strings)
+            missing = tf.constant("", tf.string)
+        present = tf.scatter_nd(rows, tf.ones_like(rows[:, 0], tf.bool), [batch])
+        decoded[feature.name] = tf.where(present, tf.scatter_nd(rows, value, [batch]), missing)
+    return decoded

@@ -1,0 +1,144 @@
+"""The BucketPusher component: pushes a blessed model to a bucket for tfrelay's model server.
+
+Wire it like TFX's Pusher, with the model server's base path instead of a PushDestination:
+
+```python
+pusher = BucketPusher(
+    model=trainer.outputs["model"],
+    model_blessing=evaluator.outputs["blessing"],
+    base_path="s3://my-bucket/models/penguins",
+    keep_last=3,
+)
+```
+"""
+
+from __future__ import annotations
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.dsl.placeholder import placeholder as ph
+from tfx.orchestration import data_types
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.system_executions import Deploy
+
+from tfrelay.components.pusher import executor, push
+
+# Channel keys, the same as TFX's Pusher (its CheckBlessing looks the blessing up by this key).
+MODEL_KEY = standard_component_specs.MODEL_KEY
+MODEL_BLESSING_KEY = standard_component_specs.MODEL_BLESSING_KEY
+PUSHED_MODEL_KEY = standard_component_specs.PUSHED_MODEL_KEY
+
+# Execution parameter keys.
+BASE_PATH_KEY = "base_path"
+MODEL_NAME_KEY = "model_name"
+KEEP_LAST_KEY = "keep_last"
+VERSIONING_KEY = "versioning"
+
+VERSIONING_NEXT_INTEGER = push.VERSIONING_NEXT_INTEGER
+VERSIONING_UNIX_TIMESTAMP = push.VERSIONING_UNIX_TIMESTAMP
+
+
+class BucketPusherSpec(types.ComponentSpec):
+    """BucketPusher component spec."""
+
+    PARAMETERS = {
+        BASE_PATH_KEY: ExecutionParameter(type=str),
+        MODEL_NAME_KEY: ExecutionParameter(type=str, optional=True),
+        KEEP_LAST_KEY: ExecutionParameter(type=int, optional=True),
+        VERSIONING_KEY: ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+    }
+    OUTPUTS = {
+        PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel),
+    }
+    TYPE_ANNOTATION = Deploy
+
+
+def _known_at_construction(value: object) -> bool:
+    # Runtime parameters and placeholders are only resolved when the pipeline runs; the executor
+    # validates them then.
+    return not isinstance(value, (data_types.RuntimeParameter, ph.Placeholder))
+
+
+class BucketPusher(base_component.BaseComponent):
+    """Pushes a blessed model as a new integer version under a model server's base path.
+
+    The version directory is published per tfrelay's bucket contract (every other file first,
+    then the push record `assets.extra/tfrelay_push.json`, then `saved_model.pb` or
+    `model.tflite` last), so a polling server never loads a half-written version. A model whose
+    `model_blessing` is present but not blessed is not pushed; without a `model_blessing` the model
+    is pushed with a warning, as TFX's Pusher does. Pushing the model that the newest version
+    already holds does nothing, and a retry of an interrupted push resumes the same version.
+
+    Credentials are never parameters: the executor reads them from its environment, like the
+    model server does (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION, plus S3_ENDPOINT
+    and S3_USE_HTTPS for MinIO-style endpoints, for s3://; GOOGLE_APPLICATION_CREDENTIALS for
+    gs://).
+
+    Component `outputs` contains:
+      - `pushed_model`: a PushedModel with the custom properties TFX's Pusher writes (`pushed`
+        1/0, `pushed_destination` = the version directory's URL, `pushed_version`), plus the model
+        name and the push reason; its URI holds a copy of the push record.
+    """
+
+    SPEC_CLASS = BucketPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(
+        self,
+        model: types.BaseChannel | None = None,
+        model_blessing: types.BaseChannel | None = None,
+        base_path: str | data_types.RuntimeParameter | None = None,
+        model_name: str | data_types.RuntimeParameter | None = None,
+        keep_last: int | data_types.RuntimeParameter = 0,
+        versioning: str | data_types.RuntimeParameter = VERSIONING_NEXT_INTEGER,
+    ) -> None:
+        """Constructs a BucketPusher.
+
+        Args:
+          model: a channel of `Model`, usually `trainer.outputs["model"]`. The SavedModel is
+            taken from its `Format-Serving` directory (or its root if that is absent).
+          model_blessing: an optional channel of `ModelBlessing`, usually from an evaluator or
+            validator; the model is pushed only if its `blessed` property is 1.
+          base_path: the model's base path, the directory that holds the integer version
+            directories, exactly what the model server's --model_base_path points to: e.g.
+            `s3://my-bucket/models/penguins`, `gs://my-bucket/models/penguins` or a local path.
+          model_name: the name recorded in the push record and the PushedModel; defaults to the
+            last path component of `base_path`.
+          keep_last: 0 keeps every version; N > 0 deletes the oldest published versions beyond
+            the newest N after each successful push.
+          versioning: "next_integer" (one more than the highest version directory present) or
+            "unix_timestamp" (seconds since the epoch, as TFX's Pusher; bumped above every
+            existing version if needed).
+
+        Raises:
+          ValueError: a missing model channel or an invalid parameter; the message says how to
+            fix it.
+        """
+        if model is None:
+            raise ValueError(
+                "BucketPusher needs a model channel: pass model=trainer.outputs['model'] (a "
+                "channel of standard_artifacts.Model)."
+            )
+        if _known_at_construction(base_path):
+            push.validate_base_path(base_path)
+        if _known_at_construction(model_name):
+            push.validate_model_name(model_name)
+        if _known_at_construction(keep_last):
+            push.validate_keep_last(keep_last)
+        if _known_at_construction(versioning):
+            push.validate_versioning(versioning)
+        spec = BucketPusherSpec(
+            model=model,
+            model_blessing=model_blessing,
+            base_path=base_path,
+            model_name=model_name,
+            keep_last=keep_last,
+            versioning=versioning,
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+        )
+        super().__init__(spec=spec)
