@@ -5,11 +5,11 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-from support.paths import TF_SERVING_TESTDATA
 
 # Imported before any test module can import TensorFlow: this pins Keras 2 (TF_USE_LEGACY_KERAS)
 # for the whole test session, as it does for every other entry point.
 import tfrelay  # noqa: F401
+from support.paths import TF_SERVING_TESTDATA
 
 
 @pytest.fixture(scope="session")

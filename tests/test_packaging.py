@@ -6,6 +6,7 @@ import subprocess
 import venv
 
 import pytest
+
 from support.paths import REPO_ROOT
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+
 from support.models import write_half_plus_two, write_tf2_half_plus
 
 

@@ -8,10 +8,10 @@ import sys
 
 import httpx
 import pytest
+
 from support.models import copy_version
 from support.paths import TF_SERVING_TESTDATA
 from support.servers import InProcessModelServer, ModelServerProcess, wait_for_version, wait_until
-
 from tfrelay.serving.config.model_config import (
     ConfigError,
     PolicyKind,

@@ -10,6 +10,7 @@ import time
 import boto3
 import httpx
 import pytest
+
 from support.load import ContinuousClient
 from support.servers import (
     InProcessModelServer,
@@ -19,7 +20,6 @@ from support.servers import (
     wait_for_version,
     wait_until,
 )
-
 from tfrelay.serving.options import ServerOptions
 
 BUCKET = "models"

@@ -13,6 +13,7 @@ import math
 
 import httpx
 import pytest
+
 from support.paths import TF_SERVING_TESTDATA
 from support.servers import ModelServerProcess, wait_for_version
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from support.models import copy_version
 from support.paths import TF_SERVING_TESTDATA
 from support.servers import InProcessModelServer, wait_for_version, wait_until
-
 from tfrelay.serving.options import ServerOptions
 
 

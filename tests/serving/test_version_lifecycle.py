@@ -8,11 +8,11 @@ import time
 
 import httpx
 import pytest
+
 from support.load import ContinuousClient
 from support.models import copy_version
 from support.paths import TF_SERVING_TESTDATA
 from support.servers import InProcessModelServer, wait_for_version, wait_until
-
 from tfrelay.serving.core.states import VersionState
 from tfrelay.serving.options import ServerOptions
 
