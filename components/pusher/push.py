@@ -575,7 +575,7 @@ def _environment_hint(base: _BasePath) -> str:
 
 
 def _storage_error(err: BaseException, base: _BasePath, doing: str, after: str = "") -> PushError:
-    message = f"Could not {doing}: {type(err).__name__}: {err}."
+    message = f"Could not {doing}: {type(err).__name__}: {str(err).rstrip('.')}."
     if after:
         message += f" {after}"
     return PushError(f"{message} {_environment_hint(base)}")
