@@ -1,0 +1,109 @@
+"""The ServingDeployer executor: TFX glue around the local and Kubernetes targets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from tfrelay.components import properties
+from tfrelay.components.deployer import (
+    kubernetes_apply,
+    kubernetes_manifests,
+    local_server,
+)
+from tfrelay.components.deployer.readiness import read_warmup_requests, wait_until_serving
+
+
+def _decoded(value: Any) -> Any:
+    # Dict parameters reach executors JSON-encoded.
+    if isinstance(value, str) and value[:1] == "{":
+        return json.loads(value)
+    return value
+
+
+class Executor(base_executor.BaseExecutor):
+    """Ensures a server polls the bucket and waits until the pushed version serves."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        pushed_model = artifact_utils.get_single_instance(input_dict["pushed_model"])
+        model_name = exec_properties["model_name"]
+        base_path = exec_properties["base_path"]
+        target = exec_properties["target"]
+        endpoint = exec_properties.get("endpoint") or ""
+        timeout = float(exec_properties["timeout_seconds"])
+
+        if target == "kubernetes":
+            settings = kubernetes_manifests.KubernetesSettings.from_dict(
+                _decoded(exec_properties.get("kubernetes_config"))
+            )
+            manifests = kubernetes_manifests.render_manifests(model_name, base_path, settings)
+            kubernetes_apply.apply_once(manifests)
+            endpoint = endpoint or kubernetes_manifests.service_endpoint(settings, model_name)
+        else:
+            local_server.find_or_start(
+                endpoint,
+                model_name,
+                base_path,
+                poll_seconds=float(exec_properties["poll_seconds"]),
+                state_dir=exec_properties.get("state_dir") or local_server.DEFAULT_STATE_DIR,
+            )
+
+        pushed = pushed_model.get_int_custom_property(properties.PUSHED) == 1
+        if pushed:
+            version = int(pushed_model.get_string_custom_property(properties.PUSHED_VERSION))
+            warmup = read_warmup_requests(
+                pushed_model.get_string_custom_property(properties.PUSHED_DESTINATION)
+            )
+            answer = wait_until_serving(endpoint, model_name, version, timeout, warmup)
+            logging.info(
+                "ServingDeployer: %s version %d serves at %s; it answered %s",
+                model_name,
+                version,
+                endpoint,
+                json.dumps(answer)[:300],
+            )
+        else:
+            reason = (
+                pushed_model.get_string_custom_property(properties.PUSH_REASON)
+                or "the model was not pushed"
+            )
+            version = _serving_version(endpoint, model_name, timeout)
+            logging.warning(
+                "ServingDeployer: nothing new to deploy (%s); %s keeps serving version %s",
+                reason,
+                model_name,
+                version,
+            )
+
+        endpoint_artifact = artifact_utils.get_single_instance(output_dict["serving_endpoint"])
+        endpoint_artifact.endpoint = endpoint
+        endpoint_artifact.model_name = model_name
+        endpoint_artifact.serving_version = version
+        endpoint_artifact.target = target
+
+
+def _serving_version(endpoint: str, model_name: str, timeout: float) -> int:
+    """The highest AVAILABLE version (-1 when none serves yet)."""
+    import httpx
+
+    try:
+        statuses = httpx.get(f"{endpoint}/v1/models/{model_name}", timeout=min(timeout, 10)).json()
+    except (httpx.HTTPError, ValueError):
+        return -1
+    available = [
+        int(s["version"])
+        for s in statuses.get("model_version_status", [])
+        if s["state"] == "AVAILABLE"
+    ]
+    return max(available, default=-1)
