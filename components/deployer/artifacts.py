@@ -1,7 +1,6 @@
 """The ServingDeployer's output artifact: where a model version serves."""
 
 from tfx.types import artifact
-from tfx.types.system_artifacts import Deployment
 
 ENDPOINT = "endpoint"
 MODEL_NAME = "model_name"
@@ -13,7 +12,6 @@ class ServingEndpoint(artifact.Artifact):
     """A model server endpoint and the version of the model it serves."""
 
     TYPE_NAME = "tfrelay.ServingEndpoint"
-    TYPE_ANNOTATION = Deployment
     PROPERTIES = {
         ENDPOINT: artifact.Property(type=artifact.PropertyType.STRING),
         MODEL_NAME: artifact.Property(type=artifact.PropertyType.STRING),

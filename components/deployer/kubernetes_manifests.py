@@ -12,7 +12,6 @@ from typing import Any
 
 import yaml
 from google.protobuf import text_format
-from tensorflow_serving.config import monitoring_config_pb2
 
 from tfrelay.serving.config.model_config import ModelConfig, to_proto
 
@@ -92,9 +91,8 @@ def render_manifests(
     models_config = text_format.MessageToString(
         to_proto([ModelConfig(name=model_name, base_path=base_path)])
     )
-    monitoring = monitoring_config_pb2.MonitoringConfig()
-    monitoring.prometheus_config.enable = True
-    monitoring.prometheus_config.path = METRICS_PATH
+    # TF Serving's MonitoringConfig text proto (tensorflow-serving-api does not ship its module).
+    monitoring = f'prometheus_config {{\n  enable: true\n  path: "{METRICS_PATH}"\n}}\n'
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -20,7 +20,10 @@ from tfx.utils import io_utils, path_utils, proto_utils
 from tfrelay.components import properties
 from tfrelay.components.validator import evaluation
 from tfrelay.components.validator.baseline import fetch_baseline
-from tfrelay.components.validator.serving_contract import check_serving_contract
+from tfrelay.components.validator.serving_contract import (
+    check_serving_contract,
+    prediction_shape_change,
+)
 
 _BLESSED_FILE = "BLESSED"
 _NOT_BLESSED_FILE = "NOT_BLESSED"
@@ -53,11 +56,26 @@ class Executor(evaluator_executor.Executor):
         model = artifact_utils.get_single_instance(input_dict["model"])
         candidate_path = path_utils.serving_model_path(model.uri)
         workdir = tempfile.mkdtemp(prefix="tfrelay-validator-")
+        skipped_baseline = None  # a baseline whose predictions cannot be compared
         try:
             baseline = None
             if base_path:
                 baseline_uri = os.path.join(workdir, "baseline")
                 baseline = fetch_baseline(base_path, path_utils.serving_model_dir(baseline_uri))
+            if baseline is not None:
+                spec = next(m for m in eval_config.model_specs if not m.is_baseline)
+                change = prediction_shape_change(
+                    baseline.local_path, candidate_path, spec.signature_name, spec.prediction_key
+                )
+                if change:
+                    logging.warning(
+                        "Validator: %s, so the candidate cannot be compared with version %d: "
+                        "change thresholds are skipped, value thresholds still apply.",
+                        change,
+                        baseline.version,
+                    )
+                    skipped_baseline = baseline
+                    baseline = None
             inputs = dict(input_dict)
             if baseline is not None:
                 baseline_model = standard_artifacts.Model()
@@ -84,8 +102,9 @@ class Executor(evaluator_executor.Executor):
             failed = [f.description for f in evaluation.threshold_failures(evaluation_artifact.uri)]
             metrics = evaluation.overall_metrics(evaluation_artifact.uri)
             if int(exec_properties.get("check_serving_contract", 1)):
+                reference = baseline or skipped_baseline
                 contract_failures, replayed = check_serving_contract(
-                    candidate_path, baseline.local_path if baseline else None
+                    candidate_path, reference.local_path if reference else None
                 )
                 failed.extend(contract_failures)
                 logging.info(
@@ -99,11 +118,12 @@ class Executor(evaluator_executor.Executor):
         blessing.set_string_custom_property(properties.METRICS, json.dumps(metrics, sort_keys=True))
         blessing.set_string_custom_property(properties.FAILED_CHECKS, json.dumps(failed))
         blessing.set_string_custom_property(properties.CURRENT_MODEL_URI, model.uri)
+        reference = baseline or skipped_baseline
         blessing.set_string_custom_property(
-            properties.BASELINE_URI, baseline.url if baseline else ""
+            properties.BASELINE_URI, reference.url if reference else ""
         )
         blessing.set_int_custom_property(
-            properties.BASELINE_VERSION, baseline.version if baseline else -1
+            properties.BASELINE_VERSION, reference.version if reference else -1
         )
         shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
         if blessed:

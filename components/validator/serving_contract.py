@@ -3,6 +3,8 @@ requests, and keeps the inputs of the version clients use today."""
 
 from __future__ import annotations
 
+import os
+
 from tfrelay.serving.servables.base import DEFAULT_SERVING_SIGNATURE, Servable, TensorSpec
 from tfrelay.serving.servables.saved_model import SavedModelServable
 from tfrelay.serving.warmup import replay
@@ -75,3 +77,39 @@ def check_serving_contract(candidate_path: str, baseline_path: str | None) -> tu
     finally:
         candidate.unload()
     return failures, replayed
+
+
+def _output_shape(
+    saved_model_dir: str, signature_name: str, output_key: str
+) -> tuple[int, ...] | None:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        saved_model = saved_model_pb2.SavedModel.FromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        signature = meta_graph.signature_def.get(signature_name)
+        if signature is not None and output_key in signature.outputs:
+            shape = signature.outputs[output_key].tensor_shape
+            return None if shape.unknown_rank else tuple(int(d.size) for d in shape.dim)
+    return None
+
+
+def prediction_shape_change(
+    baseline_path: str, candidate_path: str, signature_name: str, output_key: str
+) -> str | None:
+    """Why the baseline's predictions cannot be compared with the candidate's, if they cannot.
+
+    TFMA cannot compute change thresholds between models whose prediction tensors differ in
+    shape (e.g. a retrain that learned a class the serving version never saw).
+
+    Returns:
+      A reason, or None when the shapes agree.
+    """
+    baseline = _output_shape(baseline_path, signature_name, output_key)
+    candidate = _output_shape(candidate_path, signature_name, output_key)
+    if baseline == candidate:
+        return None
+    return (
+        f"{signature_name} output {output_key!r} is {list(candidate or [])} in the candidate but "
+        f"{list(baseline or [])} in the serving version"
+    )

@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 import os
 import pathlib
+import random
 
 LABEL_KEY = "species"
 NUMERIC_FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 CATEGORICAL_FEATURES = ["island", "sex"]
 FEATURE_KEYS = NUMERIC_FEATURES + CATEGORICAL_FEATURES
-# The first rows form the "initial" data; the rest arrive later as new data for a retrain.
+# The "initial" data is a seeded sample of this many penguins; the rest arrive later as new data
+# for a retrain. (The CSV is sorted by species: its first rows hold no Chinstrap at all.)
 INITIAL_ROWS = 240
+_SPLIT_SEED = 20071129
 
 
 def _source_csv() -> pathlib.Path:
@@ -43,16 +46,22 @@ def write_csv(path: str | os.PathLike, rows: list[dict[str, str]]) -> pathlib.Pa
     return path
 
 
+def _shuffled_rows() -> list[dict[str, str]]:
+    rows = read_rows()
+    random.Random(_SPLIT_SEED).shuffle(rows)
+    return rows
+
+
 def write_initial_data(data_root: str | os.PathLike) -> pathlib.Path:
     """The first batch of penguins: `<data_root>/penguins-initial.csv`."""
-    rows = read_rows()
-    return write_csv(pathlib.Path(data_root) / "penguins-initial.csv", rows[:INITIAL_ROWS])
+    return write_csv(
+        pathlib.Path(data_root) / "penguins-initial.csv", _shuffled_rows()[:INITIAL_ROWS]
+    )
 
 
 def write_new_data(data_root: str | os.PathLike) -> pathlib.Path:
     """The penguins observed since: `<data_root>/penguins-new.csv` (retrain on both files)."""
-    rows = read_rows()
-    return write_csv(pathlib.Path(data_root) / "penguins-new.csv", rows[INITIAL_ROWS:])
+    return write_csv(pathlib.Path(data_root) / "penguins-new.csv", _shuffled_rows()[INITIAL_ROWS:])
 
 
 def write_all(data_root: str | os.PathLike) -> pathlib.Path:

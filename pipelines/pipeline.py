@@ -1,0 +1,168 @@
+"""The pipeline: CsvExampleGen -> StatisticsGen -> SchemaGen -> Trainer -> Validator
+-> BucketPusher -> ServingDeployer, for any CSV dataset.
+
+Every setting is a field of `PipelineConfig`, so the command line, the runners, the notebook and
+the tests build the same pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from tfx import v1 as tfx
+
+from tfrelay.components.deployer.component import LOCAL, ServingDeployer
+from tfrelay.components.pusher.component import BucketPusher
+from tfrelay.components.trainer.component import Trainer
+from tfrelay.components.validator.component import Validator
+from tfrelay.pipelines.datasets import penguins
+
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """Everything a pipeline run needs.
+
+    Attributes:
+      pipeline_name: the TFX pipeline name (also the KFP pipeline name).
+      pipeline_root: where TFX keeps artifacts (a local dir, s3:// or gs:// on Kubeflow).
+      data_root: the directory of CSV files CsvExampleGen reads (every file in it).
+      base_path: the bucket path models are pushed to and served from.
+      model_name: the name clients address.
+      label_key: the feature to predict.
+      feature_keys: input features (default: every column but the label).
+      task: "classification" or "regression".
+      epochs, hidden_units, learning_rate, batch_size: the Trainer's model.
+      core_model_fn: "package.module:function" building the trainable core (e.g. a CNN).
+      lower_bound: the Validator's minimum for the main metric (accuracy / MSE upper bound for
+        regression via upper_bound).
+      upper_bound: the Validator's maximum for the main metric.
+      max_degradation: how much worse than the serving version the candidate may be.
+      keep_last: versions kept in the bucket (0: all).
+      deploy: add the ServingDeployer.
+      target: "local" or "kubernetes".
+      endpoint: the model server's REST URL ("" for the target's default).
+      poll_seconds: polling interval of a server the deployer starts.
+      kubernetes_config: KubernetesSettings fields for target "kubernetes".
+      deploy_timeout_seconds: how long the pushed version may take to serve.
+      server_state_dir: where a local server started by the deployer keeps its log.
+      beam_pipeline_args: Beam options for StatisticsGen, SchemaGen, the Validator (TFMA).
+      metadata_path: the local ML Metadata SQLite file (local runs only).
+      enable_cache: reuse outputs of unchanged steps.
+    """
+
+    pipeline_name: str = "penguins"
+    pipeline_root: str = "tfrelay-work/pipeline"
+    data_root: str = "tfrelay-work/data"
+    base_path: str = "tfrelay-work/bucket/penguins"
+    model_name: str = "penguins"
+    label_key: str = penguins.LABEL_KEY
+    feature_keys: list[str] = dataclasses.field(default_factory=lambda: list(penguins.FEATURE_KEYS))
+    task: str = "classification"
+    epochs: int = 15
+    hidden_units: list[int] = dataclasses.field(default_factory=lambda: [16, 8])
+    learning_rate: float = 0.01
+    batch_size: int = 32
+    core_model_fn: str = ""
+    lower_bound: float | None = 0.8
+    upper_bound: float | None = None
+    max_degradation: float | None = 0.05
+    keep_last: int = 0
+    deploy: bool = True
+    target: str = LOCAL
+    endpoint: str = ""
+    poll_seconds: int = 2
+    kubernetes_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    deploy_timeout_seconds: int = 300
+    server_state_dir: str = ""
+    beam_pipeline_args: list[str] = dataclasses.field(
+        default_factory=lambda: list(DEFAULT_BEAM_ARGS)
+    )
+    metadata_path: str = ""
+    enable_cache: bool = False
+
+    @property
+    def metadata_file(self) -> str:
+        return self.metadata_path or os.path.join(self.pipeline_root, "metadata.db")
+
+
+def create_components(config: PipelineConfig) -> list:
+    """The pipeline's components, wired, in order."""
+    example_gen = tfx.components.CsvExampleGen(input_base=config.data_root)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    trainer = Trainer(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        label_key=config.label_key,
+        feature_keys=config.feature_keys or None,
+        task=config.task,
+        hidden_units=config.hidden_units,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        core_model_fn=config.core_model_fn or None,
+    )
+    validator = Validator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_base_path=config.base_path,
+        label_key=config.label_key,
+        task=config.task,
+        lower_bound=config.lower_bound,
+        upper_bound=config.upper_bound,
+        max_degradation=config.max_degradation,
+    )
+    pusher = BucketPusher(
+        model=trainer.outputs["model"],
+        model_blessing=validator.outputs["blessing"],
+        base_path=config.base_path,
+        model_name=config.model_name,
+        keep_last=config.keep_last,
+    )
+    components = [example_gen, statistics_gen, schema_gen, trainer, validator, pusher]
+    if config.deploy:
+        components.append(
+            ServingDeployer(
+                pushed_model=pusher.outputs["pushed_model"],
+                model_name=config.model_name,
+                base_path=config.base_path,
+                target=config.target,
+                endpoint=config.endpoint or None,
+                timeout_seconds=config.deploy_timeout_seconds,
+                poll_seconds=config.poll_seconds,
+                kubernetes_config=config.kubernetes_config or None,
+                state_dir=config.server_state_dir or None,
+            )
+        )
+    return components
+
+
+def create_pipeline(config: PipelineConfig, local_metadata: bool = True) -> tfx.dsl.Pipeline:
+    """The TFX pipeline for `config`.
+
+    Args:
+      config: every setting.
+      local_metadata: use a local SQLite ML Metadata store (False on Kubeflow, which brings its
+        own).
+
+    Returns:
+      The pipeline, ready for LocalDagRunner or KubeflowV2DagRunner.
+    """
+    metadata = None
+    if local_metadata:
+        os.makedirs(os.path.dirname(os.path.abspath(config.metadata_file)), exist_ok=True)
+        metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_file
+        )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=create_components(config),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata,
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )

@@ -1,0 +1,1 @@
+"""Runners: TFX's LocalDagRunner (Beam DirectRunner) for development, Kubeflow Pipelines 2.x."""
