@@ -73,7 +73,120 @@ _FLAGS: list[tuple[str, type, str]] = [
         int,
         "tfrelay: unloaded or failed versions kept in the status per model.",
     ),
+    ("grpc_socket_path", str, "Also serve gRPC on this UNIX domain socket."),
+    (
+        "grpc_channel_arguments",
+        str,
+        "Comma-separated gRPC channel arguments, e.g. grpc.max_connection_age_ms=2000.",
+    ),
+    (
+        "grpc_max_threads",
+        int,
+        "Cap on concurrently handled gRPC calls (the asyncio server needs no handler threads; "
+        "0: no cap). Calls beyond the cap get RESOURCE_EXHAUSTED.",
+    ),
+    (
+        "enable_serialization_as_tensor_content",
+        bool,
+        "Serialize Predict response tensors as tensor_content instead of typed fields.",
+    ),
+    ("enable_batching", bool, "Merge concurrent requests to the same model into batches."),
+    (
+        "batching_parameters_file",
+        str,
+        "BatchingParameters text proto (needs --enable_batching); TF Serving's defaults if unset.",
+    ),
+    (
+        "enable_model_warmup",
+        bool,
+        "Replay assets.extra/tf_serving_warmup_requests before a version becomes AVAILABLE.",
+    ),
+    (
+        "num_request_iterations_for_warmup",
+        int,
+        "Times each warmup record is replayed (0 means 1).",
+    ),
+    (
+        "monitoring_config_file",
+        str,
+        "MonitoringConfig text proto; prometheus_config exposes metrics on the REST port.",
+    ),
+    (
+        "ssl_config_file",
+        str,
+        "SSLConfig text proto: TLS (and with client_verify, mutual TLS) for gRPC and REST.",
+    ),
+    ("prefer_tflite_model", bool, "Serve model.tflite instead of saved_model.pb when present."),
+    ("num_tflite_pools", int, "TFLite interpreter pools per version (0: number of CPUs)."),
+    ("num_tflite_interpreters_per_pool", int, "TFLite interpreters per pool."),
+    (
+        "tensorflow_session_config_file",
+        str,
+        "ConfigProto text proto for SavedModel sessions (thread settings flags override it).",
+    ),
+    (
+        "auth_token_file",
+        str,
+        "tfrelay: file of bearer tokens (one per line) every REST and gRPC request must carry; "
+        "/healthz and /readyz stay open.",
+    ),
+    (
+        "max_request_size_bytes",
+        int,
+        "tfrelay: largest request body (REST answers 413) or gRPC message (RESOURCE_EXHAUSTED).",
+    ),
+    *[
+        (name, kind, "Accepted for TF Serving compatibility; has no effect in tfrelay.")
+        for name, kind in (
+            ("enable_profiler", bool),
+            ("flush_filesystem_caches", bool),
+            ("per_process_gpu_memory_fraction", float),
+            ("xla_cpu_compilation_enabled", bool),
+            ("xla_gpu_compilation_enabled", bool),
+            ("remove_unused_fields_from_bundle_metagraph", bool),
+            ("enable_signature_method_name_check", bool),
+            ("enable_per_model_batching_parameters", bool),
+            ("rest_api_enable_cors_support", bool),
+            ("mixed_precision", str),
+            ("skip_initialize_tpu", bool),
+            ("thread_pool_factory_config_file", str),
+        )
+    ],
+    ("use_alts_credentials", bool, "Not supported by tfrelay (setting it true is an error)."),
+    ("platform_config_file", str, "Not supported by tfrelay (setting it is an error)."),
+    (
+        "enable_grpc_healthcheck_service",
+        bool,
+        "Not supported by tfrelay (setting it true is an error; probe /healthz instead).",
+    ),
 ]
+
+# TF Serving flags tfrelay accepts but ignores: a manifest passing them still runs.
+NO_EFFECT_FLAGS = (
+    "enable_profiler",
+    "flush_filesystem_caches",
+    "per_process_gpu_memory_fraction",
+    "xla_cpu_compilation_enabled",
+    "xla_gpu_compilation_enabled",
+    "remove_unused_fields_from_bundle_metagraph",
+    "enable_signature_method_name_check",
+    "enable_per_model_batching_parameters",
+    "rest_api_enable_cors_support",
+    "mixed_precision",
+    "skip_initialize_tpu",
+    "thread_pool_factory_config_file",
+)
+# TF Serving flags whose meaning tfrelay cannot keep, with what to do instead.
+UNSUPPORTED_FLAGS = {
+    "use_alts_credentials": "ALTS is only available on Google Cloud; use --ssl_config_file",
+    "platform_config_file": (
+        "platform configs are not supported; use --enable_batching and --batching_parameters_file"
+    ),
+    "enable_grpc_healthcheck_service": (
+        "the grpc.health.v1 service is not available; probe GET /healthz (liveness) or "
+        "/readyz (readiness) on the REST port"
+    ),
+}
 
 
 def parse_bool(text: str) -> bool:
@@ -153,12 +266,56 @@ def options_from_args(argv: Sequence[str]) -> ServerOptions:
     for name in ("port", "rest_api_port"):
         if not 0 <= getattr(options, name) <= 65535:
             parser.error(f"argument --{name}: {getattr(options, name)} is not a valid port")
+    for name, advice in UNSUPPORTED_FLAGS.items():
+        if getattr(options, name) != getattr(_DEFAULTS, name):
+            parser.error(f"argument --{name}: not supported by tfrelay: {advice}")
+    if options.batching_parameters_file and not options.enable_batching:
+        parser.error(
+            "argument --batching_parameters_file: requires --enable_batching (as "
+            "tensorflow_model_server)"
+        )
+    for name in (
+        "grpc_max_threads",
+        "num_request_iterations_for_warmup",
+        "num_tflite_pools",
+        "max_request_size_bytes",
+    ):
+        if getattr(options, name) < 0:
+            parser.error(f"argument --{name}: must not be negative")
+    if options.max_request_size_bytes == 0:
+        parser.error("argument --max_request_size_bytes: must be positive")
+    if options.grpc_channel_arguments:
+        from tfrelay.serving.config.model_config import ConfigError
+        from tfrelay.serving.grpc.server import parse_channel_arguments
+
+        try:
+            parse_channel_arguments(options.grpc_channel_arguments)
+        except ConfigError as err:
+            parser.error(f"argument {err}")
     if not options.model_config_file and not options.model_base_path:
         parser.error(
             "Both server_model_config_file and model_base_path are empty! Pass "
             "--model_base_path=/path/to/versions (or s3://, gs://) or --model_config_file"
         )
     return options
+
+
+def warn_about_ignored_flags(options: ServerOptions) -> list[str]:
+    """Logs one warning per TF Serving flag that was set but has no effect in tfrelay.
+
+    Returns:
+      The names of those flags.
+    """
+    ignored = [
+        name for name in NO_EFFECT_FLAGS if getattr(options, name) != getattr(_DEFAULTS, name)
+    ]
+    for name in ignored:
+        logging.getLogger("tfrelay.serving").warning(
+            "--%s=%s is accepted for TF Serving compatibility but has no effect in tfrelay",
+            name,
+            str(getattr(options, name)).lower(),
+        )
+    return ignored
 
 
 def configure_logging() -> None:
@@ -185,11 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     options = options_from_args(sys.argv[1:] if argv is None else argv)
     configure_logging()
+    warn_about_ignored_flags(options)
     from tfrelay.serving.config.model_config import ConfigError
     from tfrelay.serving.server import ModelServer
 
-    server = ModelServer(options)
     try:
+        server = ModelServer(options)
         server.run()
     except ConfigError as err:
         logging.getLogger("tfrelay.serving").error("%s", err)

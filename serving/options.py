@@ -42,12 +42,56 @@ class ServerOptions:
     incomplete_version_timeout_seconds: float = 300
     # tfrelay: END versions kept in the status per model (TF Serving keeps all: #1488).
     max_ended_versions_in_status: int = 10
+    # gRPC.
+    grpc_socket_path: str = ""
+    grpc_channel_arguments: str = ""
+    # For the asyncio gRPC server: a cap on concurrently handled RPCs; 0 means no cap.
+    grpc_max_threads: int = 0
+    enable_serialization_as_tensor_content: bool = False
+    # Batching, warmup, monitoring, TFLite, TLS.
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 0
+    monitoring_config_file: str = ""
+    ssl_config_file: str = ""
+    prefer_tflite_model: bool = False
+    num_tflite_pools: int = 0
+    num_tflite_interpreters_per_pool: int = 1
+    tensorflow_session_config_file: str = ""
+    # tfrelay: a file of bearer tokens both front ends require (health endpoints stay open).
+    auth_token_file: str = ""
+    # tfrelay: largest accepted request body (REST: 413) or message (gRPC: RESOURCE_EXHAUSTED).
+    max_request_size_bytes: int = 256 * 1024 * 1024
+    # TF Serving flags accepted so manifests run unchanged, without effect in tfrelay.
+    enable_profiler: bool = True
+    flush_filesystem_caches: bool = True
+    per_process_gpu_memory_fraction: float = 0.0
+    xla_cpu_compilation_enabled: bool = False
+    xla_gpu_compilation_enabled: bool = False
+    remove_unused_fields_from_bundle_metagraph: bool = True
+    enable_signature_method_name_check: bool = False
+    enable_per_model_batching_parameters: bool = False
+    rest_api_enable_cors_support: bool = False
+    mixed_precision: str = ""
+    skip_initialize_tpu: bool = False
+    thread_pool_factory_config_file: str = ""
+    # TF Serving flags whose meaning tfrelay cannot keep: setting them is an error.
+    use_alts_credentials: bool = False
+    platform_config_file: str = ""
+    enable_grpc_healthcheck_service: bool = False
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @property
     def inference_threads(self) -> int:
         """Threads running inference for both front ends (TF Serving's REST thread pool)."""
         return self.rest_api_num_threads or (os.cpu_count() or 1)
+
+    @property
+    def tflite_interpreters(self) -> int:
+        """Interpreters per TFLite version (TF Serving: pools x interpreters per pool)."""
+        pools = self.num_tflite_pools or (os.cpu_count() or 1)
+        return max(1, pools) * max(1, self.num_tflite_interpreters_per_pool)
 
     @property
     def intra_op_threads(self) -> int:

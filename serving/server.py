@@ -1,9 +1,15 @@
 """The model server: wires storage, source, manager and front ends, and runs them.
 
-Lifecycle (as KServe's ModelServer): `start()` loads the config and starts the background
-threads, `serve()` runs the front ends until `stop()` or a signal, `stop()` unloads everything.
-The server answers as soon as it starts; models become available as they load (TF Serving blocks
-until every model has loaded, #979).
+Lifecycle (as KServe's ModelServer): `ModelServer(options)` reads every config file (model
+configs excepted), `start()` loads the model config and starts the background threads, `serve()`
+runs the front ends until `stop()` or a signal, `stop()` unloads everything. The server answers
+as soon as it starts; models become available as they load (TF Serving blocks until every model
+has loaded, #979).
+
+Both front ends run in one asyncio loop in one process: REST through uvicorn, gRPC through
+grpc.aio. They share one manager, one inference thread pool, one batcher (with
+`--enable_batching`) and one set of metrics. Versions are warmed up (their
+`assets.extra/tf_serving_warmup_requests` replayed) before they become AVAILABLE.
 """
 
 from __future__ import annotations
@@ -11,14 +17,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import signal
+import ssl
+import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import uvicorn
 
+from tfrelay.serving import warmup
+from tfrelay.serving.api.inference import InferenceRunner
+from tfrelay.serving.batching.batcher import Batcher
+from tfrelay.serving.config.batching import BatchingConfig, read_batching_parameters
 from tfrelay.serving.config.model_config import (
     ConfigError,
     ModelConfig,
@@ -26,13 +41,21 @@ from tfrelay.serving.config.model_config import (
     read_model_config_file,
     single_model_config,
 )
+from tfrelay.serving.config.monitoring import PrometheusSettings, read_monitoring_config
+from tfrelay.serving.config.ssl import TlsSettings, read_ssl_config
 from tfrelay.serving.core.manager import ManagerOptions, ServableManager
-from tfrelay.serving.core.source import StorageSource
+from tfrelay.serving.core.source import StorageSource, VersionCandidate
 from tfrelay.serving.core.states import VersionState
 from tfrelay.serving.core.version_loader import VersionLoader
+from tfrelay.serving.errors import Code, ServingError
+from tfrelay.serving.metrics import TEXT_CONTENT_TYPE, ObservedGauge, ServingMetrics
 from tfrelay.serving.options import ServerOptions
 from tfrelay.serving.rest.app import RestApi
+from tfrelay.serving.security import TokenAuth
+from tfrelay.serving.servables.base import Servable
 from tfrelay.serving.servables.saved_model import SessionOptions
+from tfrelay.serving.servables.tflite import TfLiteServable
+from tfrelay.serving.storage import bucket
 from tfrelay.serving.storage.model_storage import ModelStorage
 from tfrelay.version import __version__
 
@@ -59,20 +82,47 @@ class ModelServer:
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
+        self.metrics = ServingMetrics()
+        # Every config file except the model config is read now, so a bad one stops the
+        # server before it starts anything (tensorflow_model_server CHECK-fails on them).
+        self.batching: BatchingConfig | None = None
+        if options.enable_batching:
+            self.batching = (
+                read_batching_parameters(options.batching_parameters_file)
+                if options.batching_parameters_file
+                else BatchingConfig()
+            )
+        self.prometheus = (
+            read_monitoring_config(options.monitoring_config_file)
+            if options.monitoring_config_file
+            else PrometheusSettings()
+        )
+        self.tls: TlsSettings | None = (
+            read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
+        )
+        self.auth: TokenAuth | None = (
+            TokenAuth.from_file(options.auth_token_file) if options.auth_token_file else None
+        )
         self._executor = ThreadPoolExecutor(
             options.inference_threads, thread_name_prefix="tfrelay-infer"
         )
+        factories = {}
+        if options.prefer_tflite_model:
+            factories[bucket.TFLITE_MODEL] = self._tflite_servable
         self.loader = VersionLoader(
             SessionOptions(
                 tags=[t for t in options.saved_model_tags.split(",") if t],
                 intra_op_threads=options.intra_op_threads,
                 inter_op_threads=options.inter_op_threads,
                 run_timeout_ms=options.rest_api_timeout_in_ms,
+                base_config=_session_config(options.tensorflow_session_config_file),
             ),
             cache_dir=options.model_cache_dir or None,
+            prepare=self._warm_up if options.enable_model_warmup else None,
+            servable_factories=factories,
         )
         self.manager = ServableManager(
-            self.loader.load,
+            self._load_version,
             self.loader.unload,
             ManagerOptions(
                 num_load_threads=options.num_load_threads,
@@ -88,15 +138,29 @@ class ModelServer:
         self.source = StorageSource(
             self.manager,
             poll_wait_seconds=options.file_system_poll_wait_seconds,
+            prefer_tflite=options.prefer_tflite_model,
             incomplete_version_timeout_seconds=options.incomplete_version_timeout_seconds,
             storage_factory=lambda path: ModelStorage(path, options.environ),
         )
+        self.batcher = (
+            Batcher(self.batching, self._executor, self.metrics) if self.batching else None
+        )
+        self.runner = InferenceRunner(self._executor, self.metrics, self.batcher)
+        extra_routes = {"/healthz": self._healthz, "/readyz": self._readyz}
+        if self.prometheus.enabled:
+            extra_routes[self.prometheus.path] = self._prometheus
         self.rest = RestApi(
             self.manager,
-            self._executor,
+            self.runner,
             describe_models=self.describe_models,
-            extra_routes={"/healthz": self._healthz, "/readyz": self._readyz},
+            extra_routes=extra_routes,
+            metrics=self.metrics,
+            auth=self.auth,
+            max_body_bytes=options.max_request_size_bytes,
         )
+        self._observe_state()
+        self.grpc_server = None
+        self._tls_dir: str | None = None
         self._models: list[ModelConfig] = []
         self._config_lock = threading.Lock()
         self._stop_event: asyncio.Event | None = None
@@ -142,6 +206,59 @@ class ModelServer:
         with self._config_lock:
             return list(self._models)
 
+    def reload_config(self, models: Sequence[ModelConfig], timeout: float | None = None) -> None:
+        """`HandleReloadConfigRequest`: serves exactly `models`, then waits for the new ones.
+
+        As ServerCore::ReloadConfig, the call returns once every model that was added (or
+        whose base path changed) has an AVAILABLE version. An immediate poll runs first, so new
+        versions are found even when polling is slow or off (TF Serving #1519).
+
+        Args:
+          models: the new model list.
+          timeout: seconds to wait at most (the client's deadline); None waits as TF does.
+
+        Raises:
+          ServingError: FAILED_PRECONDITION for a label that is not allowed (nothing changes);
+            the load error of a new model that failed for good; DEADLINE_EXCEEDED.
+        """
+        before = {m.name: m.base_path for m in self.models}
+        self.apply_models(models)
+        added = [m.name for m in models if before.get(m.name) != m.base_path]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            outcome = self._reload_outcome(added)
+            if outcome is True:
+                return
+            if isinstance(outcome, ServingError):
+                raise outcome
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise ServingError(
+                    Code.DEADLINE_EXCEEDED,
+                    "The new config was applied, but these models are not available yet: "
+                    + ", ".join(added),
+                )
+            self.manager.wait_for(
+                lambda: self._reload_outcome(added) is not None,
+                1.0 if remaining is None else min(remaining, 1.0),
+            )
+
+    def _reload_outcome(self, names: Sequence[str]) -> bool | ServingError | None:
+        """True when every model has an AVAILABLE version, the error of one that failed for
+        good, or None while some are still loading."""
+        for name in names:
+            try:
+                statuses = self.manager.status(name)
+            except ServingError:
+                return None
+            if any(s.state == VersionState.AVAILABLE for s in statuses):
+                continue
+            failed = [s for s in statuses if s.state == VersionState.END and s.error_code]
+            if statuses and len(failed) == len(statuses):
+                return ServingError(failed[0].error_code, failed[0].error_message)
+            return None
+        return True
+
     def _watch_config_file(self) -> None:
         interval = self.options.model_config_file_poll_wait_seconds
         while not self._watcher_stop.wait(interval):
@@ -181,7 +298,11 @@ class ModelServer:
             self._config_watcher.start()
 
     async def serve(self) -> None:
-        """Runs the front ends until `request_stop()` or SIGINT/SIGTERM."""
+        """Runs the front ends until `request_stop()` or SIGINT/SIGTERM.
+
+        Raises:
+          RuntimeError: the gRPC port cannot be bound.
+        """
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -189,6 +310,20 @@ class ModelServer:
                 self._loop.add_signal_handler(sig, self.request_stop)
         fronts: list[asyncio.Task] = []
         rest_server = None
+        if self.options.port or self.options.grpc_socket_path:
+            self.grpc_server = self._build_grpc()
+            await self.grpc_server.start()
+            logger.info(
+                "Running gRPC ModelServer at %s:%d%s ...",
+                self.options.host,
+                self.options.port,
+                " (TLS)" if self.tls else "",
+            )
+        if self.prometheus.enabled and not self.options.rest_api_port:
+            logger.warning(
+                "--monitoring_config_file enables Prometheus, but metrics are served on the REST "
+                "port and --rest_api_port is 0"
+            )
         if self.options.rest_api_port:
             if self.options.rest_api_port == self.options.port:
                 logger.error(
@@ -206,6 +341,7 @@ class ModelServer:
                         lifespan="off",
                         access_log=False,
                         log_level="warning",
+                        **self._rest_tls(),
                     )
                 )
                 fronts.append(asyncio.create_task(rest_server.serve()))
@@ -218,9 +354,57 @@ class ModelServer:
         await self._stop_event.wait()
         if rest_server is not None:
             rest_server.should_exit = True
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace=5)
         for task in fronts:
             with contextlib.suppress(Exception):
                 await task
+
+    def _build_grpc(self):
+        from tfrelay.serving.grpc.model_service import ModelService
+        from tfrelay.serving.grpc.prediction_service import PredictionService
+        from tfrelay.serving.grpc.server import GrpcSettings, build_server, parse_channel_arguments
+
+        settings = GrpcSettings(
+            host=self.options.host,
+            port=self.options.port,
+            socket_path=self.options.grpc_socket_path,
+            channel_arguments=parse_channel_arguments(self.options.grpc_channel_arguments),
+            max_concurrent_rpcs=self.options.grpc_max_threads or None,
+            max_receive_bytes=self.options.max_request_size_bytes,
+            tls=self.tls,
+            auth=self.auth,
+        )
+        prediction = PredictionService(
+            self.manager,
+            self.runner,
+            self.metrics,
+            tensor_content=self.options.enable_serialization_as_tensor_content,
+        )
+        return build_server(settings, prediction, ModelService(self.manager, self.reload_config))
+
+    def _rest_tls(self) -> dict[str, Any]:
+        """uvicorn's TLS settings from the SSLConfig (TF Serving's REST is plaintext, #1503)."""
+        if self.tls is None:
+            return {}
+        # ssl.SSLContext only loads keys and certificates from files.
+        self._tls_dir = tempfile.mkdtemp(prefix="tfrelay-tls-")
+        os.chmod(self._tls_dir, 0o700)
+
+        def write(name: str, text: str) -> str:
+            path = os.path.join(self._tls_dir, name)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(text)
+            return path
+
+        settings: dict[str, Any] = {
+            "ssl_keyfile": write("server.key", self.tls.server_key),
+            "ssl_certfile": write("server.crt", self.tls.server_cert),
+        }
+        if self.tls.custom_ca:
+            settings["ssl_ca_certs"] = write("ca.crt", self.tls.custom_ca)
+        settings["ssl_cert_reqs"] = ssl.CERT_REQUIRED if self.tls.client_verify else ssl.CERT_NONE
+        return settings
 
     def request_stop(self) -> None:
         """Asks `serve()` to return (thread-safe)."""
@@ -234,6 +418,8 @@ class ModelServer:
         self.manager.stop()
         self._executor.shutdown(wait=True)
         self.loader.close()
+        if self._tls_dir:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
 
     def run(self) -> None:
         """start() + serve() + stop(), for the command line."""
@@ -248,6 +434,117 @@ class ModelServer:
             runner(self.serve())
         finally:
             self.stop()
+
+    # -- loading, warmup and metrics -------------------------------------------------------------
+
+    def _tflite_servable(self, model_name: str, version: int, path: str) -> Servable:
+        return TfLiteServable(model_name, version, path, self.options.tflite_interpreters)
+
+    def _load_version(self, model_name: str, version: int, candidate: VersionCandidate) -> Servable:
+        """The manager's load function: VersionLoader.load plus TF's load metrics."""
+        model_path = candidate.storage.version_url(candidate.version_dir)
+        started = time.perf_counter()
+        try:
+            servable = self.loader.load(model_name, version, candidate)
+        except BaseException:
+            self.metrics.load_attempt_count.inc(model_path, "fail")
+            self.metrics.load_failures.inc(model_name)
+            raise
+        self.metrics.load_attempt_count.inc(model_path, "success")
+        self.metrics.load_latency.inc(model_path, amount=(time.perf_counter() - started) * 1e6)
+        return servable
+
+    def _warm_up(self, servable: Servable) -> None:
+        """VersionLoader's prepare hook: replays the version's warmup records before it serves.
+
+        Raises:
+          ServingError: a record failed; the load fails, as in TF Serving.
+        """
+        started = time.perf_counter()
+        try:
+            records, _ = warmup.replay(servable, self.options.num_request_iterations_for_warmup)
+        except ServingError as err:
+            self.metrics.model_warmup_latency.observe(
+                (time.perf_counter() - started) * 1e6, servable.path, err.code.name
+            )
+            logger.error(
+                "Warmup of %s version %d failed: %s", servable.model_name, servable.version, err
+            )
+            raise
+        if records:
+            self.metrics.model_warmup_latency.observe(
+                (time.perf_counter() - started) * 1e6, servable.path, "OK"
+            )
+            logger.info(
+                "Warmed up %s version %d with %d records",
+                servable.model_name,
+                servable.version,
+                records,
+            )
+
+    def _observe_state(self) -> None:
+        """tfrelay's own metrics, read from the manager and the source at scrape time."""
+
+        def loaded_versions() -> dict[tuple[str, ...], float]:
+            counts: dict[tuple[str, ...], float] = {}
+            for name in self.manager.model_names():
+                try:
+                    statuses = self.manager.status(name)
+                except ServingError:
+                    statuses = []
+                counts[(name,)] = sum(s.state == VersionState.AVAILABLE for s in statuses)
+            return counts
+
+        def storage(read) -> dict[tuple[str, ...], float]:
+            return {
+                key: value
+                for name, watch in self.source.watched().items()
+                for key, value in read(name, watch).items()
+            }
+
+        self.metrics.observe(
+            ObservedGauge(
+                ":tfrelay:serving:loaded_versions",
+                "Versions AVAILABLE per model.",
+                ["model_name"],
+                loaded_versions,
+            )
+        )
+        self.metrics.observe(
+            ObservedGauge(
+                ":tfrelay:serving:storage_polls",
+                "Polls of each model's base path.",
+                ["model_name"],
+                lambda: storage(lambda name, watch: {(name,): watch.polls}),
+                kind="counter",
+            )
+        )
+        self.metrics.observe(
+            ObservedGauge(
+                ":tfrelay:serving:storage_listings",
+                "Storage listings per model: delimiter (one per poll) or recursive (new versions).",
+                ["model_name", "kind"],
+                lambda: storage(
+                    lambda name, watch: {
+                        (name, "delimiter"): watch.storage.stats.listings,
+                        (name, "recursive"): watch.storage.stats.recursive_listings,
+                    }
+                ),
+                kind="counter",
+            )
+        )
+        self.metrics.observe(
+            ObservedGauge(
+                ":tfrelay:serving:storage_bytes_copied",
+                "Bytes copied from remote storage into the local cache per model.",
+                ["model_name"],
+                lambda: storage(lambda name, watch: {(name,): watch.storage.stats.bytes_copied}),
+                kind="counter",
+            )
+        )
+
+    async def _prometheus(self) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        return 200, [(b"content-type", TEXT_CONTENT_TYPE)], self.metrics.exposition()
 
     # -- tfrelay endpoints ------------------------------------------------------------------------
 
@@ -304,6 +601,21 @@ class ModelServer:
         ok = bool(ready) and all(ready.values())
         body = orjson.dumps({"ready": ok, "models": ready})
         return (200 if ok else 503), [(b"content-type", b"application/json")], body
+
+
+def _session_config(path: str):
+    """Reads `--tensorflow_session_config_file` (a ConfigProto text proto), or None.
+
+    Raises:
+      ConfigError: unreadable or unparseable.
+    """
+    if not path:
+        return None
+    from tensorflow.core.protobuf import config_pb2
+
+    from tfrelay.serving.config.text_proto import read_text_proto
+
+    return read_text_proto(path, config_pb2.ConfigProto(), "tensorflow_session_config_file")
 
 
 def version_banner() -> str:

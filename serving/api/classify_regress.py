@@ -90,13 +90,29 @@ def regression_signature(servable: Servable, signature_name: str) -> Signature:
 def _examples_tensor(serialized_examples: Sequence[bytes]) -> np.ndarray:
     if not serialized_examples:
         raise errors.invalid_argument("Input is empty.")
-    return np.array(serialized_examples, dtype=object)
+    array = np.empty(len(serialized_examples), dtype=object)
+    array[:] = list(serialized_examples)
+    return array
 
 
-def run_classify(
-    servable: Servable, signature: Signature, serialized_examples: Sequence[bytes]
+def classify_call(
+    signature: Signature, serialized_examples: Sequence[bytes]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The model call a Classify request makes: (inputs, output aliases to fetch).
+
+    Raises:
+      ServingError: INVALID_ARGUMENT "Input is empty." for no examples.
+    """
+    wanted = [
+        k for k in (CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES) if k in signature.outputs
+    ]
+    return {CLASSIFY_INPUTS: _examples_tensor(serialized_examples)}, wanted
+
+
+def classification_results(
+    signature: Signature, outputs: dict[str, np.ndarray], num_examples: int
 ) -> list[list[Class]]:
-    """Classifies serialized tf.Examples.
+    """Post-processes a classification call's outputs (`PostProcessClassificationResult`).
 
     Returns:
       One list of classes per example.
@@ -104,12 +120,6 @@ def run_classify(
     Raises:
       ServingError: INVALID_ARGUMENT when the outputs have the wrong type or shape.
     """
-    examples = _examples_tensor(serialized_examples)
-    wanted = [
-        k for k in (CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES) if k in signature.outputs
-    ]
-    outputs = servable.run(signature, {CLASSIFY_INPUTS: examples}, wanted)
-    num_examples = len(serialized_examples)
     classes = outputs.get(CLASSIFY_OUTPUT_CLASSES)
     scores = outputs.get(CLASSIFY_OUTPUT_SCORES)
     for name, tensor, dtype in (
@@ -148,10 +158,37 @@ def run_classify(
     return results
 
 
-def run_regress(
+def run_classify(
     servable: Servable, signature: Signature, serialized_examples: Sequence[bytes]
+) -> list[list[Class]]:
+    """Classifies serialized tf.Examples (one direct model call).
+
+    Returns:
+      One list of classes per example.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT when the outputs have the wrong type or shape.
+    """
+    inputs, wanted = classify_call(signature, serialized_examples)
+    outputs = servable.run(signature, inputs, wanted)
+    return classification_results(signature, outputs, len(serialized_examples))
+
+
+def regress_call(
+    signature: Signature, serialized_examples: Sequence[bytes]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The model call a Regress request makes: (inputs, output aliases to fetch).
+
+    Raises:
+      ServingError: INVALID_ARGUMENT "Input is empty." for no examples.
+    """
+    return {REGRESS_INPUTS: _examples_tensor(serialized_examples)}, [REGRESS_OUTPUTS]
+
+
+def regression_results(
+    signature: Signature, outputs: dict[str, np.ndarray], num_examples: int
 ) -> list[float]:
-    """Regresses serialized tf.Examples.
+    """Post-processes a regression call's output (`PostProcessRegressionResult`).
 
     Returns:
       One value per example.
@@ -159,9 +196,7 @@ def run_regress(
     Raises:
       ServingError: INVALID_ARGUMENT when the output has the wrong type or shape.
     """
-    examples = _examples_tensor(serialized_examples)
-    output = servable.run(signature, {REGRESS_INPUTS: examples}, [REGRESS_OUTPUTS])[REGRESS_OUTPUTS]
-    num_examples = len(serialized_examples)
+    output = outputs[REGRESS_OUTPUTS]
     if not (output.ndim == 1 or (output.ndim == 2 and output.shape[1] == 1)):
         raise errors.invalid_argument(
             "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
@@ -178,6 +213,22 @@ def run_regress(
             f"{signature.outputs[REGRESS_OUTPUTS].dtype_name}"
         )
     return [float(v) for v in output.reshape(-1)]
+
+
+def run_regress(
+    servable: Servable, signature: Signature, serialized_examples: Sequence[bytes]
+) -> list[float]:
+    """Regresses serialized tf.Examples (one direct model call).
+
+    Returns:
+      One value per example.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT when the output has the wrong type or shape.
+    """
+    inputs, wanted = regress_call(signature, serialized_examples)
+    outputs = servable.run(signature, inputs, wanted)
+    return regression_results(signature, outputs, len(serialized_examples))
 
 
 def _shape(tensor: np.ndarray) -> str:

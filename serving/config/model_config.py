@@ -113,6 +113,11 @@ def models_from_proto(config: model_server_config_pb2.ModelServerConfig) -> list
         where = f"model_config_list.config[{index}]"
         if not proto.name:
             raise ConfigError(f"{where}: every model needs a name")
+        from tfrelay.serving.security import model_name_problem
+
+        problem = model_name_problem(proto.name)
+        if problem is not None:
+            raise ConfigError(f"{where}: model name {proto.name!r} cannot be served: {problem}")
         if proto.name in seen:
             raise ConfigError(f"{where}: model name {proto.name!r} is used twice")
         seen.add(proto.name)

@@ -7,11 +7,10 @@ Inference runs on the shared thread pool; the event loop only parses, routes and
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from typing import Any
 
 from google.protobuf import json_format
@@ -19,9 +18,12 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfrelay.serving import errors
 from tfrelay.serving.api import classify_regress, predict
+from tfrelay.serving.api.inference import InferenceRunner
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
+from tfrelay.serving.metrics import ServingMetrics
 from tfrelay.serving.rest import json_examples, json_input, json_output, routes
+from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth, check_request_names
 from tfrelay.serving.servables.base import DEFAULT_SERVING_SIGNATURE
 
 logger = logging.getLogger(__name__)
@@ -39,28 +41,53 @@ Receive = Callable[[], Awaitable[dict]]
 # (status, headers, body).
 ExtraRoute = Callable[[], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
 
+# The REST `API` label of TF Serving's request metrics.
+_API_OF_ACTION = {
+    routes.PREDICT: "predict",
+    routes.CLASSIFY: "classify",
+    routes.REGRESS: "regress",
+    routes.STATUS: "GetModelStatus",
+    routes.METADATA: "GetModelMetadata",
+}
+
+
+class BodyTooLarge(Exception):
+    """A request body over `--max_request_size_bytes`."""
+
 
 class RestApi:
     """TF Serving's REST API plus tfrelay's model list.
 
     Args:
       manager: resolves models, versions and labels to loaded servables.
-      executor: where inference runs (never the event loop).
+      runner: where inference runs (the shared pool or batcher; never the event loop).
       describe_models: returns the `GET /v1/models` listing (tfrelay addition).
       extra_routes: {path: handler} for GET endpoints outside /v1 (health, metrics).
+      metrics: TF Serving's request metrics (entrypoint "REST").
+      auth: bearer-token check for everything but `open_paths`; None disables it.
+      open_paths: paths served without a token (health endpoints).
+      max_body_bytes: larger request bodies are refused with 413.
     """
 
     def __init__(
         self,
         manager: ServableManager,
-        executor: Executor,
+        runner: InferenceRunner,
         describe_models: Callable[[], dict[str, Any]] | None = None,
         extra_routes: dict[str, ExtraRoute] | None = None,
+        metrics: ServingMetrics | None = None,
+        auth: TokenAuth | None = None,
+        open_paths: tuple[str, ...] = ("/healthz", "/readyz"),
+        max_body_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self._manager = manager
-        self._executor = executor
+        self._runner = runner
         self._describe_models = describe_models or (lambda: {"models": []})
         self._extra_routes = dict(extra_routes or {})
+        self._metrics = metrics
+        self._auth = auth
+        self._open_paths = frozenset(open_paths)
+        self._max_body = max_body_bytes
 
     # -- ASGI -----------------------------------------------------------------------------------
 
@@ -78,6 +105,17 @@ class RestApi:
             "?" + query.decode("latin-1") if query else ""
         )
 
+        if self._auth is not None and path not in self._open_paths:
+            authorization = _header(scope, b"authorization")
+            if not self._auth.accepts(authorization):
+                await _respond(
+                    send,
+                    401,
+                    [*_JSON_HEADERS, (b"www-authenticate", b"Bearer")],
+                    json_output.error_body(UNAUTHENTICATED_MESSAGE),
+                )
+                return
+
         if not routes.is_v1(path_and_query):
             extra = self._extra_routes.get(path)
             if extra is not None and method in ("GET", "HEAD"):
@@ -87,7 +125,11 @@ class RestApi:
                 await _respond(send, 404, [(b"content-type", b"text/html")], _NOT_FOUND_HTML)
             return
 
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(receive, scope, self._max_body)
+        except BodyTooLarge as err:
+            await _respond(send, 413, _JSON_HEADERS, json_output.error_body(str(err)))
+            return
         status, payload = await self.handle(method, path_and_query, body)
         await _respond(send, status, _JSON_HEADERS, payload)
 
@@ -113,8 +155,13 @@ class RestApi:
         Returns:
           (HTTP status, JSON body).
         """
+        started = time.perf_counter()
+        route: routes.Route | None = None
+        code = Code.OK
         try:
             route = routes.route(method, path_and_query)
+            if route.model:
+                check_request_names(route.model, route.label)
             if route.action == routes.PREDICT:
                 payload = await self._predict(route, body)
             elif route.action in (routes.CLASSIFY, routes.REGRESS):
@@ -127,16 +174,24 @@ class RestApi:
                 payload = _pretty(self._describe_models())
             return 200, payload
         except routes.EmptyBodyError as err:
+            code = err.code
             return err.http_status, b""
         except ServingError as err:
+            code = err.code
             return err.http_status, json_output.error_body(err.message)
         except Exception as err:
+            code = Code.INTERNAL
             logger.exception("Unexpected error answering %s %s", method, path_and_query)
             return 500, json_output.error_body(f"Internal error: {type(err).__name__}: {err}")
-
-    async def _run(self, fn: Callable, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        finally:
+            if self._metrics is not None and route is not None and route.model:
+                self._metrics.record_request(
+                    route.model,
+                    _API_OF_ACTION.get(route.action, route.action),
+                    "REST",
+                    code.name,
+                    time.perf_counter() - started,
+                )
 
     async def _predict(self, route: routes.Route, body: bytes) -> bytes:
         doc = json_input.parse_body(body)
@@ -155,7 +210,9 @@ class RestApi:
                     f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
                 )
             inputs, request_format = json_input.predict_inputs(doc, signature.inputs, body)
-            outputs = await self._run(predict.run_predict, servable, signature, inputs)
+            predict.check_inputs(signature, inputs)
+            keys = predict.output_keys(signature, ())
+            outputs = await self._runner.run(servable, signature, inputs, keys, "predict")
         finally:
             handle.release()
         return json_output.predict_response(outputs, request_format)
@@ -167,15 +224,22 @@ class RestApi:
         handle = self._manager.acquire(route.model, route.version, route.label)
         try:
             servable = handle.servable
+            if self._metrics is not None:
+                self._metrics.request_example_counts.observe(len(examples), route.model)
+                self._metrics.request_example_count_total.inc(route.model, amount=len(examples))
             if route.action == routes.CLASSIFY:
                 signature = classify_regress.classification_signature(servable, signature_name)
-                results = await self._run(
-                    classify_regress.run_classify, servable, signature, examples
+                inputs, wanted = classify_regress.classify_call(signature, examples)
+                outputs = await self._runner.run(servable, signature, inputs, wanted, "classify")
+                return json_output.classify_response(
+                    classify_regress.classification_results(signature, outputs, len(examples))
                 )
-                return json_output.classify_response(results)
             signature = classify_regress.regression_signature(servable, signature_name)
-            values = await self._run(classify_regress.run_regress, servable, signature, examples)
-            return json_output.regress_response(values)
+            inputs, wanted = classify_regress.regress_call(signature, examples)
+            outputs = await self._runner.run(servable, signature, inputs, wanted, "regress")
+            return json_output.regress_response(
+                classify_regress.regression_results(signature, outputs, len(examples))
+            )
         finally:
             handle.release()
 
@@ -234,12 +298,39 @@ def _pretty(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, indent=1) + "\n").encode()
 
 
-async def _read_body(receive: Receive) -> bytes:
+def _header(scope: dict, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return value
+    return None
+
+
+def _too_large(size: int | str, limit: int) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"Request body of {size} bytes is larger than the {limit} bytes this server accepts "
+        "(--max_request_size_bytes)"
+    )
+
+
+async def _read_body(receive: Receive, scope: dict | None = None, limit: int = 0) -> bytes:
+    """Reads the request body, refusing more than `limit` bytes (0: no limit).
+
+    Raises:
+      BodyTooLarge: the declared or received size is over the limit (nothing more is read).
+    """
+    if limit and scope is not None:
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(int(declared), limit)
     chunks = []
+    received = 0
     while True:
         message = await receive()
         chunk = message.get("body", b"")
         if chunk:
+            received += len(chunk)
+            if limit and received > limit:
+                raise _too_large(f"more than {limit}", limit)
             chunks.append(chunk)
         if not message.get("more_body", False):
             break

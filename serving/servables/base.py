@@ -68,6 +68,9 @@ class Servable(abc.ABC):
     once; `unload()` once, after the manager has drained in-flight requests.
     """
 
+    # The `runtime` label of TF Serving's runtime_latency metric.
+    runtime = "TF1"
+
     def __init__(self, model_name: str, version: int, path: str) -> None:
         self.model_name = model_name
         self.version = version

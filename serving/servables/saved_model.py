@@ -31,6 +31,8 @@ class SessionOptions:
       intra_op_threads: `--tensorflow_intra_op_parallelism` (0 = TensorFlow decides).
       inter_op_threads: `--tensorflow_inter_op_parallelism` (0 = TensorFlow decides).
       run_timeout_ms: per-run timeout (`--rest_api_timeout_in_ms`; 0 = none).
+      base_config: `--tensorflow_session_config_file`'s ConfigProto; the thread flags, when
+        non-zero, override its thread settings.
     """
 
     def __init__(
@@ -39,18 +41,23 @@ class SessionOptions:
         intra_op_threads: int = 0,
         inter_op_threads: int = 0,
         run_timeout_ms: int = 0,
+        base_config: config_pb2.ConfigProto | None = None,
     ) -> None:
         self.tags = tuple(tags)
         self.intra_op_threads = intra_op_threads
         self.inter_op_threads = inter_op_threads
         self.run_timeout_ms = run_timeout_ms
+        self.base_config = base_config
 
     def config_proto(self) -> config_pb2.ConfigProto:
-        return config_pb2.ConfigProto(
-            intra_op_parallelism_threads=self.intra_op_threads,
-            inter_op_parallelism_threads=self.inter_op_threads,
-            allow_soft_placement=True,
-        )
+        config = config_pb2.ConfigProto(allow_soft_placement=True)
+        if self.base_config is not None:
+            config.MergeFrom(self.base_config)
+        if self.intra_op_threads:
+            config.intra_op_parallelism_threads = self.intra_op_threads
+        if self.inter_op_threads:
+            config.inter_op_parallelism_threads = self.inter_op_threads
+        return config
 
 
 class SavedModelServable(Servable):

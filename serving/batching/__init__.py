@@ -1,0 +1,1 @@
+"""Server-side request batching (`--enable_batching`)."""

@@ -1,0 +1,263 @@
+"""`tensorflow.serving.PredictionService` on grpc.aio: Predict, Classify, Regress,
+MultiInference and GetModelMetadata, with TF Serving's checks, order of checks and messages.
+
+The protocol-independent semantics (signature lookup and checks, result post-processing) are
+the ones REST uses (`tfrelay.serving.api`); model calls go through the shared InferenceRunner,
+so gRPC and REST requests share one thread pool and one batcher.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import any_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from tfrelay.serving import errors
+from tfrelay.serving.api import classify_regress, predict
+from tfrelay.serving.api.inference import InferenceRunner
+from tfrelay.serving.core.manager import ServableManager
+from tfrelay.serving.errors import Code, ServingError
+from tfrelay.serving.grpc.common import rpc, spec_target
+from tfrelay.serving.grpc.tensors import ndarray_to_proto, proto_to_ndarray
+from tfrelay.serving.metrics import ServingMetrics
+from tfrelay.serving.servables.base import (
+    CLASSIFY_METHOD,
+    DEFAULT_SERVING_SIGNATURE,
+    REGRESS_METHOD,
+)
+
+SIGNATURE_DEF_FIELD = "signature_def"
+
+
+def _missing_spec() -> ServingError:
+    return errors.invalid_argument("Missing ModelSpec")
+
+
+def _spec_name(request) -> str:
+    return request.model_spec.name
+
+
+def _multi_name(request) -> str:
+    return request.tasks[0].model_spec.name if request.tasks else ""
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """TF Serving's PredictionService.
+
+    Args:
+      manager: resolves ModelSpecs to loaded versions.
+      runner: runs model calls (shared with REST).
+      metrics: request metrics (shared with REST).
+      tensor_content: `--enable_serialization_as_tensor_content`.
+    """
+
+    def __init__(
+        self,
+        manager: ServableManager,
+        runner: InferenceRunner,
+        metrics: ServingMetrics | None = None,
+        tensor_content: bool = False,
+    ) -> None:
+        self.manager = manager
+        self.runner = runner
+        self.metrics = metrics
+        self.tensor_content = tensor_content
+
+    def _record_examples(self, model_name: str, count: int) -> None:
+        if self.metrics is not None:
+            self.metrics.request_example_counts.observe(count, model_name)
+            self.metrics.request_example_count_total.inc(model_name, amount=count)
+
+    @rpc("Predict", _spec_name)
+    async def Predict(self, request, context):
+        if not request.HasField("model_spec"):
+            raise _missing_spec()
+        name, version, label = spec_target(request.model_spec)
+        handle = self.manager.acquire(name, version, label)
+        try:
+            servable = handle.servable
+            signature = predict.find_signature(servable, request.model_spec.signature_name)
+            predict.check_inputs(signature, dict.fromkeys(request.inputs))
+            inputs = {
+                alias: proto_to_ndarray(tensor, alias) for alias, tensor in request.inputs.items()
+            }
+            keys = predict.output_keys(signature, list(request.output_filter))
+            outputs = await self.runner.run(servable, signature, inputs, keys, "Predict")
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = handle.version
+            response.model_spec.signature_name = signature.name
+            for key in keys:
+                ndarray_to_proto(outputs[key], self.tensor_content, out=response.outputs[key])
+            return response
+        finally:
+            handle.release()
+
+    @rpc("Classify", _spec_name)
+    async def Classify(self, request, context):
+        if not request.HasField("model_spec"):
+            raise _missing_spec()
+        name, version, label = spec_target(request.model_spec)
+        handle = self.manager.acquire(name, version, label)
+        try:
+            servable = handle.servable
+            signature = classify_regress.classification_signature(
+                servable, request.model_spec.signature_name
+            )
+            examples = classify_regress.serialized_examples(request.input)
+            self._record_examples(name, len(examples))
+            inputs, wanted = classify_regress.classify_call(signature, examples)
+            outputs = await self.runner.run(servable, signature, inputs, wanted, "Classify")
+            results = classify_regress.classification_results(signature, outputs, len(examples))
+            response = classification_pb2.ClassificationResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = handle.version
+            response.model_spec.signature_name = signature.name
+            _fill_classifications(response.result, results)
+            return response
+        finally:
+            handle.release()
+
+    @rpc("Regress", _spec_name)
+    async def Regress(self, request, context):
+        if not request.HasField("model_spec"):
+            raise _missing_spec()
+        name, version, label = spec_target(request.model_spec)
+        handle = self.manager.acquire(name, version, label)
+        try:
+            servable = handle.servable
+            signature = classify_regress.regression_signature(
+                servable, request.model_spec.signature_name
+            )
+            examples = classify_regress.serialized_examples(request.input)
+            self._record_examples(name, len(examples))
+            inputs, wanted = classify_regress.regress_call(signature, examples)
+            outputs = await self.runner.run(servable, signature, inputs, wanted, "Regress")
+            values = classify_regress.regression_results(signature, outputs, len(examples))
+            response = regression_pb2.RegressionResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = handle.version
+            response.model_spec.signature_name = signature.name
+            for value in values:
+                response.result.regressions.add(value=value)
+            return response
+        finally:
+            handle.release()
+
+    @rpc("MultiInference", _multi_name)
+    async def MultiInference(self, request, context):
+        if not request.tasks:
+            raise errors.invalid_argument("Expected at least one task.")
+        first = request.tasks[0].model_spec
+        name, version, label = spec_target(first)
+        handle = self.manager.acquire(name, version, label)
+        try:
+            servable = handle.servable
+            plan = []
+            seen: set[str] = set()
+            input_tensor = None
+            for task in request.tasks:
+                spec = task.model_spec
+                if not spec.name:
+                    raise errors.invalid_argument("Found ModelSpec with an empty model name.")
+                if spec.name != name:
+                    raise errors.invalid_argument(
+                        "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+                    )
+                signature_name = spec.signature_name or DEFAULT_SERVING_SIGNATURE
+                if signature_name in seen:
+                    raise errors.invalid_argument(
+                        f"Duplicate evaluation of signature: {signature_name}"
+                    )
+                seen.add(signature_name)
+                if signature_name not in servable.signatures:
+                    raise errors.invalid_argument(
+                        f"Requested signature not found in model graph: {signature_name}"
+                    )
+                if task.method_name == CLASSIFY_METHOD:
+                    signature = classify_regress.classification_signature(servable, signature_name)
+                elif task.method_name == REGRESS_METHOD:
+                    signature = classify_regress.regression_signature(servable, signature_name)
+                else:
+                    raise ServingError(
+                        Code.UNIMPLEMENTED, f"Unsupported signature method_name: {task.method_name}"
+                    )
+                tensor = signature.inputs[classify_regress.CLASSIFY_INPUTS].tensor_name
+                if input_tensor is None:
+                    input_tensor = tensor
+                elif tensor != input_tensor:
+                    raise errors.invalid_argument(
+                        "Input tensor must be the same for all Signatures."
+                    )
+                plan.append((task, signature))
+            examples = classify_regress.serialized_examples(request.input)
+            self._record_examples(name, len(examples))
+            response = inference_pb2.MultiInferenceResponse()
+            for task, signature in plan:
+                result = response.results.add()
+                result.model_spec.CopyFrom(task.model_spec)
+                result.model_spec.version.value = handle.version
+                if task.method_name == CLASSIFY_METHOD:
+                    inputs, wanted = classify_regress.classify_call(signature, examples)
+                    outputs = await self.runner.run(
+                        servable, signature, inputs, wanted, "MultiInference"
+                    )
+                    _fill_classifications(
+                        result.classification_result,
+                        classify_regress.classification_results(signature, outputs, len(examples)),
+                    )
+                else:
+                    inputs, wanted = classify_regress.regress_call(signature, examples)
+                    outputs = await self.runner.run(
+                        servable, signature, inputs, wanted, "MultiInference"
+                    )
+                    for value in classify_regress.regression_results(
+                        signature, outputs, len(examples)
+                    ):
+                        result.regression_result.regressions.add(value=value)
+            return response
+        finally:
+            handle.release()
+
+    @rpc("GetModelMetadata", _spec_name)
+    async def GetModelMetadata(self, request, context):
+        if not request.HasField("model_spec"):
+            raise _missing_spec()
+        if not request.metadata_field:
+            raise errors.invalid_argument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
+        for field in request.metadata_field:
+            if field != SIGNATURE_DEF_FIELD:
+                # get_model_metadata_impl.cc passes a printf pattern to StrCat; clients see this.
+                raise errors.invalid_argument(f"Metadata field %s is not supported{field}")
+        name, version, label = spec_target(request.model_spec)
+        handle = self.manager.acquire(name, version, label)
+        try:
+            signature_defs = get_model_metadata_pb2.SignatureDefMap()
+            for key, proto in handle.servable.signature_def_map().items():
+                signature_defs.signature_def[key].CopyFrom(proto)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = handle.version
+            packed = any_pb2.Any()
+            packed.Pack(signature_defs)
+            response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
+            return response
+        finally:
+            handle.release()
+
+
+def _fill_classifications(result, rows) -> None:
+    for row in rows:
+        classification = result.classifications.add()
+        for item in row:
+            classification.classes.add(
+                label=item.label.decode("utf-8", "replace"), score=item.score
+            )

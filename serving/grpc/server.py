@@ -1,0 +1,137 @@
+"""Builds the grpc.aio server tensorflow_model_server exposes on `--port`.
+
+It runs on the same asyncio loop as the REST server. `--grpc_channel_arguments` is TF Serving's
+comma-separated `key=value` list; like tensorflow_model_server, the message size limits default
+to INT32_MAX, except that tfrelay's `--max_request_size_bytes` bounds received messages (gRPC
+then answers RESOURCE_EXHAUSTED itself). Handlers are coroutines and need no thread pool, so
+`--grpc_max_threads` is read as a cap on concurrently handled RPCs when set explicitly (excess
+RPCs get RESOURCE_EXHAUSTED, as from an exhausted TF Serving thread pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from tfrelay.serving.config.model_config import ConfigError
+from tfrelay.serving.config.ssl import TlsSettings
+from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth
+
+INT32_MAX = 2**31 - 1
+
+
+def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """Parses `--grpc_channel_arguments` ("k=v,k=v"); integer values become ints.
+
+    Raises:
+      ConfigError: an entry without "=" or with an empty key.
+    """
+    arguments: list[tuple[str, int | str]] = []
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ConfigError(
+                f"--grpc_channel_arguments: {entry!r} is not key=value "
+                "(e.g. grpc.max_connection_age_ms=2000)"
+            )
+        try:
+            arguments.append((key, int(value)))
+        except ValueError:
+            arguments.append((key, value))
+    return arguments
+
+
+class _AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses RPCs without an accepted bearer token with UNAUTHENTICATED."""
+
+    def __init__(self, auth: TokenAuth) -> None:
+        self._auth = auth
+
+        async def deny(request, context):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
+
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    async def intercept_service(self, continuation, handler_call_details):
+        authorization = None
+        for key, value in handler_call_details.invocation_metadata or ():
+            if key == "authorization":
+                authorization = value
+                break
+        if self._auth.accepts(authorization):
+            return await continuation(handler_call_details)
+        return self._deny
+
+
+@dataclass(frozen=True)
+class GrpcSettings:
+    """How the gRPC server listens.
+
+    Attributes:
+      host: interface to bind.
+      port: `--port`.
+      socket_path: `--grpc_socket_path` (also listen on this UNIX socket).
+      channel_arguments: parsed `--grpc_channel_arguments`.
+      max_concurrent_rpcs: `--grpc_max_threads` when set; None for no cap.
+      max_receive_bytes: largest request message accepted.
+      tls: server TLS from `--ssl_config_file`, or None for plaintext.
+      auth: bearer-token check, or None.
+    """
+
+    host: str
+    port: int
+    socket_path: str = ""
+    channel_arguments: Sequence[tuple[str, int | str]] = ()
+    max_concurrent_rpcs: int | None = None
+    max_receive_bytes: int = INT32_MAX
+    tls: TlsSettings | None = None
+    auth: TokenAuth | None = None
+
+
+def build_server(
+    settings: GrpcSettings,
+    prediction_service: prediction_service_pb2_grpc.PredictionServiceServicer,
+    model_service: model_service_pb2_grpc.ModelServiceServicer,
+) -> grpc.aio.Server:
+    """Creates the server with both services and its listening ports (not started yet).
+
+    Must be called on the event loop that will run it.
+
+    Raises:
+      RuntimeError: a port cannot be bound.
+    """
+    options: list[tuple[str, int | str]] = [
+        ("grpc.max_send_message_length", INT32_MAX),
+        ("grpc.max_receive_message_length", min(settings.max_receive_bytes, INT32_MAX)),
+        # As tensorflow_model_server: another process must not share the port silently.
+        ("grpc.so_reuseport", 0),
+    ]
+    options.extend(settings.channel_arguments)
+    interceptors = [_AuthInterceptor(settings.auth)] if settings.auth is not None else []
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=options,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
+    address = f"{settings.host}:{settings.port}"
+    if settings.tls is not None:
+        tls = settings.tls
+        credentials = grpc.ssl_server_credentials(
+            [(tls.server_key.encode(), tls.server_cert.encode())],
+            root_certificates=tls.custom_ca.encode() if tls.custom_ca else None,
+            require_client_auth=tls.client_verify,
+        )
+        server.add_secure_port(address, credentials)
+    else:
+        server.add_insecure_port(address)
+    if settings.socket_path:
+        server.add_insecure_port(f"unix:{settings.socket_path}")
+    return server
