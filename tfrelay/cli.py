@@ -13,10 +13,25 @@ from collections.abc import Sequence
 
 from tfrelay.version import __version__
 
-# sub-command -> (module with a `main(argv)` function, one-line help, extra that provides it)
+# sub-command -> ("module:function" taking argv, one-line help, extra that provides it)
 _SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": (
+        "tfrelay.pipelines.demo:main",
+        "train, push and serve version 1, retrain and swap in version 2, on this machine",
+        "pipeline",
+    ),
+    "pipeline": (
+        "tfrelay.pipelines.cli:main",
+        "run the pipeline locally, or compile/submit it for Kubeflow Pipelines",
+        "pipeline",
+    ),
+    "retrain": (
+        "tfrelay.pipelines.cli:retrain_main",
+        "add new CSV data and run the pipeline (what a data scientist types)",
+        "pipeline",
+    ),
     "serve": (
-        "tfrelay.serving.cli",
+        "tfrelay.serving.cli:main",
         "run the TF-Serving-compatible model server (same flags as tensorflow_model_server)",
         "serving",
     ),
@@ -51,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.parse_args(args)  # prints --help / --version / "invalid choice" and exits
         parser.print_help()
         return 2
-    module_name, _, extra = _SUBCOMMANDS[args[0]]
+    target, _, extra = _SUBCOMMANDS[args[0]]
+    module_name, function_name = target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
@@ -61,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    return int(module.main(args[1:]) or 0)
+    return int(getattr(module, function_name)(args[1:]) or 0)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""The ServingDeployer's output artifact: where a model version serves."""
+"""The ServingDeployer's output artifact: where a model version serves.
+
+Its fields are custom properties: the Kubeflow V2 compiler only knows property schemas for TFX's
+standard artifact types, and rejects declared PROPERTIES on custom ones.
+"""
 
 from tfx.types import artifact
 
@@ -12,9 +16,3 @@ class ServingEndpoint(artifact.Artifact):
     """A model server endpoint and the version of the model it serves."""
 
     TYPE_NAME = "tfrelay.ServingEndpoint"
-    PROPERTIES = {
-        ENDPOINT: artifact.Property(type=artifact.PropertyType.STRING),
-        MODEL_NAME: artifact.Property(type=artifact.PropertyType.STRING),
-        SERVING_VERSION: artifact.Property(type=artifact.PropertyType.INT),
-        TARGET: artifact.Property(type=artifact.PropertyType.STRING),
-    }

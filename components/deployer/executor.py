@@ -12,6 +12,7 @@ from tfx.types import artifact_utils
 
 from tfrelay.components import properties
 from tfrelay.components.deployer import (
+    artifacts,
     kubernetes_apply,
     kubernetes_manifests,
     local_server,
@@ -87,10 +88,10 @@ class Executor(base_executor.BaseExecutor):
             )
 
         endpoint_artifact = artifact_utils.get_single_instance(output_dict["serving_endpoint"])
-        endpoint_artifact.endpoint = endpoint
-        endpoint_artifact.model_name = model_name
-        endpoint_artifact.serving_version = version
-        endpoint_artifact.target = target
+        endpoint_artifact.set_string_custom_property(artifacts.ENDPOINT, endpoint)
+        endpoint_artifact.set_string_custom_property(artifacts.MODEL_NAME, model_name)
+        endpoint_artifact.set_int_custom_property(artifacts.SERVING_VERSION, version)
+        endpoint_artifact.set_string_custom_property(artifacts.TARGET, target)
 
 
 def _serving_version(endpoint: str, model_name: str, timeout: float) -> int:

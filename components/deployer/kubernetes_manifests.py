@@ -99,7 +99,7 @@ def render_manifests(
         "metadata": {"name": name, "namespace": settings.namespace, "labels": labels},
         "data": {
             MODELS_CONFIG: models_config,
-            MONITORING_CONFIG: text_format.MessageToString(monitoring),
+            MONITORING_CONFIG: monitoring,
         },
     }
     container: dict[str, Any] = {

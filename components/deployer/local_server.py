@@ -127,6 +127,10 @@ def find_or_start(
         f"--model_name={model_name}",
         f"--model_base_path={base_path}",
         f"--file_system_poll_wait_seconds={poll_seconds:g}",
+        # A development server: a broken version should show its error in seconds, not after
+        # TF Serving's five one-minute retries.
+        "--max_num_load_retries=2",
+        "--load_retry_interval_micros=2000000",
     ]
     logging.info("ServingDeployer: starting %s (log: %s)", " ".join(command), log_path)
     with open(log_path, "ab") as log:

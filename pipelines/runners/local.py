@@ -94,8 +94,8 @@ def run_local(config: PipelineConfig) -> RunSummary:
         version=int(version) if version else None,
         destination=_custom(pushed, properties.PUSHED_DESTINATION) or "",
         push_reason=_custom(pushed, properties.PUSH_REASON) or "",
-        endpoint=endpoint.properties[deployer_artifacts.ENDPOINT].string_value if endpoint else "",
-        serving_version=endpoint.properties[deployer_artifacts.SERVING_VERSION].int_value
+        endpoint=_custom(endpoint, deployer_artifacts.ENDPOINT) or "",
+        serving_version=_custom(endpoint, deployer_artifacts.SERVING_VERSION, "int_value")
         if endpoint
         else -1,
     )
