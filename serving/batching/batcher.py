@@ -123,10 +123,12 @@ class Batcher:
         now = time.perf_counter()
         batch = queue.batches[-1] if queue.batches else None
         if batch is None or batch.closed or batch.rows + rows > self.config.max_batch_size:
-            if batch is not None:
-                batch.closed = True
+            # As SharedBatchScheduler: the open batch counts against the queue, and a refused
+            # request leaves it open.
             if len(queue.batches) >= self.config.max_enqueued_batches:
                 raise ServingError(Code.RESOURCE_EXHAUSTED, QUEUE_FULL_MESSAGE)
+            if batch is not None:
+                batch.closed = True
             batch = _Batch(created=now)
             queue.batches.append(batch)
             if self.config.batch_timeout_micros > 0:
