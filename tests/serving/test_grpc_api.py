@@ -243,8 +243,8 @@ def test_reload_config_adds_half_plus_three_without_waiting_for_a_poll(
     three = _half_plus_three(source, model_root)
     config = tmp_path / "models.config"
     config.write_text(
-        "model_config_list { config { name: 'half_plus_two' base_path: '%s' "
-        "model_platform: 'tensorflow' } }" % two
+        f"model_config_list {{ config {{ name: 'half_plus_two' base_path: '{two}' "
+        "model_platform: 'tensorflow' } }"
     )
     options = ServerOptions(model_config_file=str(config), file_system_poll_wait_seconds=0)
     with InProcessModelServer(options) as server:
