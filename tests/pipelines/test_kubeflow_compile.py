@@ -1,0 +1,93 @@
+"""Compiling for Kubeflow Pipelines 2.x: a PipelineSpec 2.1 YAML that self-hosted KFP accepts."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from tfrelay.pipelines.cli import main as pipeline_main
+
+IMAGE = "registry.example.com/tfrelay-pipeline:1.2.3"
+COMPONENTS = {
+    "CsvExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "Trainer",
+    "Validator",
+    "BucketPusher",
+    "ServingDeployer",
+}
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kfp") / "pipeline.yaml"
+    code = pipeline_main(
+        [
+            "compile",
+            f"--output={path}",
+            f"--image={IMAGE}",
+            "--pipeline-root=gs://tfrelay-ci/pipeline-root",
+            "--data-root=gs://tfrelay-ci/data",
+            "--base-path=gs://tfrelay-ci/models/penguins",
+            "--target=kubernetes",
+            '--set=kubernetes_config={"namespace": "serving", "image": "registry.example.com/tfrelay-server:1.2.3"}',
+            "--epochs=25",
+        ]
+    )
+    assert code == 0
+    return path
+
+
+def _spec(path) -> pipeline_spec_pb2.PipelineSpec:
+    with open(path) as f:
+        return json_format.ParseDict(
+            yaml.safe_load(f), pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False
+        )
+
+
+def test_package_is_a_pipeline_spec_2_1_running_the_configured_image(package):
+    spec = _spec(package)
+    assert spec.schema_version == "2.1.0"
+    assert spec.pipeline_info.name == "penguins"
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    assert {name.removesuffix("_executor") for name in executors} == COMPONENTS
+    assert {e["container"]["image"] for e in executors.values()} == {IMAGE}
+    assert any(
+        "tfrelay.components.trainer.executor.Executor" in " ".join(e["container"]["args"])
+        for e in executors.values()
+    )
+
+
+def test_every_component_is_there_with_its_parameters(package):
+    tasks = _spec(package).root.dag.tasks
+    assert set(tasks) == COMPONENTS
+
+    def parameter(task: str, name: str):
+        value = tasks[task].inputs.parameters[name].runtime_value.constant
+        return json_format.MessageToDict(value)
+
+    assert parameter("Trainer", "label_key") == "species"
+    assert parameter("Trainer", "epochs") == 25
+    assert parameter("Validator", "baseline_base_path") == "gs://tfrelay-ci/models/penguins"
+    assert parameter("BucketPusher", "base_path") == "gs://tfrelay-ci/models/penguins"
+    assert parameter("ServingDeployer", "target") == "kubernetes"
+    assert "tfrelay-server:1.2.3" in parameter("ServingDeployer", "kubernetes_config")
+    assert parameter("CsvExampleGen", "input_base") == "gs://tfrelay-ci/data"
+
+
+def test_kfps_own_loader_accepts_the_package(package):
+    from kfp import components
+
+    loaded = components.load_component_from_file(str(package))
+    assert loaded.name == "penguins"
+
+
+def test_only_yaml_packages_are_written(tmp_path):
+    from tfrelay.pipelines.pipeline import PipelineConfig
+    from tfrelay.pipelines.runners.kubeflow import compile_pipeline
+
+    with pytest.raises(ValueError, match="KFP uploads .yaml pipeline packages"):
+        compile_pipeline(PipelineConfig(), str(tmp_path / "pipeline.json"), IMAGE)
