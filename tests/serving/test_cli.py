@@ -75,3 +75,93 @@ def test_version_flag_prints_versions(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "tfrelay ModelServer:" in out and "TensorFlow Library: 2.16" in out
+
+
+def test_new_tf_serving_flags_and_defaults():
+    options = options_from_args(["--model_base_path=/m"])
+    assert options.enable_batching is False and options.batching_parameters_file == ""
+    assert options.enable_model_warmup is True and options.num_request_iterations_for_warmup == 0
+    assert options.prefer_tflite_model is False and options.ssl_config_file == ""
+    assert options.enable_serialization_as_tensor_content is False
+    options = options_from_args(
+        [
+            "--model_base_path=/m",
+            "--enable_batching",
+            "--batching_parameters_file=/b.config",
+            "--noenable_model_warmup",
+            "--num_request_iterations_for_warmup",
+            "3",
+            "--monitoring_config_file=/mon.config",
+            "--ssl_config_file=/ssl.config",
+            "--prefer_tflite_model=true",
+            "--grpc_channel_arguments=grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb",
+            "--grpc_max_threads=64",
+            "--enable_serialization_as_tensor_content",
+        ]
+    )
+    assert options.enable_batching and options.batching_parameters_file == "/b.config"
+    assert options.enable_model_warmup is False and options.num_request_iterations_for_warmup == 3
+    assert options.prefer_tflite_model and options.grpc_max_threads == 64
+
+
+def test_flags_without_effect_are_accepted_with_a_warning(caplog):
+    from tfrelay.serving.cli import warn_about_ignored_flags
+
+    options = options_from_args(
+        [
+            "--model_base_path=/m",
+            "--enable_profiler=false",
+            "--noflush_filesystem_caches",
+            "--per_process_gpu_memory_fraction=0.5",
+            "--xla_cpu_compilation_enabled=true",
+            "--remove_unused_fields_from_bundle_metagraph=false",
+            "--tensorflow_session_parallelism=2",
+        ]
+    )
+    with caplog.at_level("WARNING"):
+        ignored = warn_about_ignored_flags(options)
+    assert ignored == [
+        "enable_profiler",
+        "flush_filesystem_caches",
+        "per_process_gpu_memory_fraction",
+        "xla_cpu_compilation_enabled",
+        "remove_unused_fields_from_bundle_metagraph",
+    ]
+    assert "--per_process_gpu_memory_fraction=0.5 is accepted" in caplog.text
+    assert "has no effect" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--use_alts_credentials=true"], "argument --use_alts_credentials: not supported"),
+        (["--platform_config_file=/p.config"], "argument --platform_config_file: not supported"),
+        (["--enable_grpc_healthcheck_service"], "probe GET /healthz"),
+        (["--batching_parameters_file=/b"], "requires --enable_batching"),
+        (["--grpc_channel_arguments=novalue"], "--grpc_channel_arguments: 'novalue' is not"),
+        (["--grpc_max_threads=-1"], "argument --grpc_max_threads: must not be negative"),
+    ],
+)
+def test_unsupported_flags_exit_2_with_a_clear_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        options_from_args(["--model_base_path=/m", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_config_files_stop_the_server_with_exit_1(tmp_path, capsys):
+    from tfrelay.serving.cli import main
+
+    bad = tmp_path / "batching.config"
+    bad.write_text("max_batch_size: 5")  # a wrapper message, not a scalar
+    assert (
+        main(["--model_base_path=/m", "--enable_batching", f"--batching_parameters_file={bad}"])
+        == 1
+    )
+    assert (
+        "is not a valid tensorflow.serving.BatchingParameters text proto" in capsys.readouterr().err
+    )
+    ssl_config = tmp_path / "ssl.config"
+    ssl_config.write_text('server_key: "not a key"')
+    assert main(["--model_base_path=/m", f"--ssl_config_file={ssl_config}"]) == 1
+    assert "server_key must hold a PEM private key" in capsys.readouterr().err
