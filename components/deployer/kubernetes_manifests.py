@@ -177,6 +177,22 @@ def render_manifests(
     return [config_map, deployment, service]
 
 
+class _ReadableDumper(yaml.SafeDumper):
+    """No anchors/aliases for shared dicts, and multi-line strings (configs) as literal blocks."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    )
+
+
+_ReadableDumper.add_representer(str, _represent_string)
+
+
 def to_yaml(manifests: list[dict[str, Any]]) -> str:
     """Manifests as one multi-document YAML (for `kubectl apply -f`)."""
-    return yaml.safe_dump_all(manifests, sort_keys=False)
+    return yaml.dump_all(manifests, Dumper=_ReadableDumper, sort_keys=False)
