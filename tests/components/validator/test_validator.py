@@ -147,3 +147,24 @@ def test_component_rejects_configurations_that_could_never_bless(kwargs, message
             model=channel_utils.as_channel([standard_artifacts.Model()]),
             **kwargs,
         )
+
+
+def test_serving_version_with_other_classes_is_compared_on_value_thresholds_only(
+    penguin_examples, penguin_model, tmp_path, caplog
+):
+    from support.examples import write_examples
+    from tfrelay.pipelines.datasets import penguins
+
+    rows = [r for r in penguins.read_rows() if r["species"] != "Chinstrap"]
+    two_species = write_examples(tmp_path / "two-species", {"train": rows[::2], "eval": rows[1::2]})
+    baseline = train(two_species, tmp_path / "baseline", epochs=3)  # predicts 2 classes, not 3
+    bucket = tmp_path / "bucket" / "penguins"
+    _publish(baseline, bucket, 1)
+    blessing, _ = _validate(
+        penguin_examples, penguin_model, tmp_path, bucket, lower_bound=0.8, max_degradation=0.0
+    )
+    assert blessing.get_int_custom_property(properties.BLESSED) == 1
+    assert blessing.get_int_custom_property(properties.BASELINE_VERSION) == 1
+    metrics = json.loads(blessing.get_string_custom_property(properties.METRICS))
+    assert "sparse_categorical_accuracy_diff" not in metrics  # no comparison was possible
+    assert any("change thresholds are skipped" in r.getMessage() for r in caplog.records)
