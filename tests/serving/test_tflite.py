@@ -166,3 +166,39 @@ def test_tflite_versions_are_warmed_up_too(tmp_path):
     with _serve(base, name="m") as server:
         wait_for_version(server.url, "m", 1)
         assert server.server.metrics.model_warmup_latency.count(str(version_dir), "OK") == 1
+
+
+def test_signature_defs_metadata_name_the_aliases(tmp_path):
+    """A model carrying TF Serving's signature_defs_metadata serves those SignatureDefs under
+    their own aliases and method name."""
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    from support.tflite_models import add_signature_defs_metadata
+
+    base = tmp_path / "m"
+    path = write_tflite_half_plus(base / "123", signatures=False)
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    x_name = interpreter.get_input_details()[0]["name"]
+    y_name = interpreter.get_output_details()[0]["name"]
+    proto = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/regress")
+    proto.inputs["features"].name = x_name
+    proto.inputs["features"].dtype = types_pb2.DT_FLOAT
+    proto.outputs["prediction"].name = y_name
+    proto.outputs["prediction"].dtype = types_pb2.DT_FLOAT
+    add_signature_defs_metadata(path, {"custom": proto})
+    with _serve(base) as server:
+        wait_for_version(server.url, "default", 123)
+        with grpc.insecure_channel(f"127.0.0.1:{server.server.options.port}") as channel:
+            prediction, _ = clients.stubs(channel)
+            response = prediction.GetModelMetadata(clients.metadata_request("default"), 10)
+        signature_defs = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_defs)
+        assert list(signature_defs.signature_def) == ["custom"]
+        served = signature_defs.signature_def["custom"]
+        assert served.inputs["features"].name == x_name
+        assert served.method_name == "tensorflow/serving/regress"
+        request = clients.predict_request("default", signature_name="custom")
+        del request.inputs["x"]
+        request.inputs["features"].CopyFrom(tf.make_tensor_proto([[4.0], [6.0]], tf.float32))
+        result = _grpc_predict(server, request)
+    np.testing.assert_array_equal(tf.make_ndarray(result.outputs["prediction"]), [[4.0], [5.0]])

@@ -48,3 +48,36 @@ def write_tflite_half_plus(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
+
+
+def add_signature_defs_metadata(model_path: str | os.PathLike, signature_defs: dict) -> None:
+    """Stores SignatureDefs in a TFLite model the way TF Serving's tooling does
+    (`signature_defs_metadata`: a FlexBuffer map of serialized SignatureDef protos).
+
+    Args:
+      model_path: an existing model.tflite, rewritten in place.
+      signature_defs: {signature key: meta_graph_pb2.SignatureDef}.
+    """
+    from flatbuffers import flexbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    builder = flexbuffers.Builder()
+    with builder.Map():
+        for key, proto in sorted(signature_defs.items()):
+            builder.Key(key)
+            # Binary proto bytes as a FlexBuffer string (the public String() takes text only).
+            builder._WriteBlob(
+                proto.SerializeToString(), append_zero=True, type_=flexbuffers.Type.STRING
+            )
+    data = bytes(builder.Finish())
+    path = pathlib.Path(model_path)
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(path.read_bytes()))
+    buffer = schema.BufferT()
+    buffer.data = list(data)
+    model.buffers.append(buffer)
+    metadata = schema.MetadataT()
+    metadata.name = b"signature_defs_metadata"
+    metadata.buffer = len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), metadata]
+    path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
