@@ -71,13 +71,19 @@ class _UvicornServer(uvicorn.Server):
 
 
 class ModelServer:
-    """A running tfrelay model server.
+    """A running tfrelay model server: REST (uvicorn) and gRPC (grpc.aio) on one event loop.
+
+    Attributes:
+      manager: every loaded version, shared by both front ends.
+      runner: where model calls run (the shared pool, through `batcher` when batching is on).
+      metrics: TF Serving's and tfrelay's Prometheus metrics (one registry per server).
 
     Args:
       options: the server settings.
 
     Raises:
-      ConfigError: (from `start`) the model config is missing, unreadable or invalid.
+      ConfigError: (from the constructor) a batching, monitoring, SSL, session or token file
+        is unreadable or invalid; (from `start`) the model config is missing or invalid.
     """
 
     def __init__(self, options: ServerOptions) -> None:

@@ -67,15 +67,19 @@ def _fire(server: InProcessModelServer, xs: list[float]) -> dict[float, tuple]:
         with concurrent.futures.ThreadPoolExecutor(len(rest_xs)) as pool:
             jobs = [pool.submit(rest, x) for x in rest_xs]
             start.wait()
-            futures = {
-                x: prediction.Predict.future(clients.predict_request("half_plus_two", [x]), 30)
-                for x in grpc_xs
-            }
+            futures = {x: prediction.Predict.future(_grpc_row(x), 30) for x in grpc_xs}
             for x, future in futures.items():
                 answers[x] = ("GRPC", 200, future.result().outputs["y"].SerializeToString())
             for job in jobs:
                 job.result()
     return answers
+
+
+def _grpc_row(x: float):
+    """A one-row request shaped like the REST instances ([1, 1]), so both share a queue."""
+    request = clients.predict_request("half_plus_two")
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto([[x]], tf.float32))
+    return request
 
 
 def _families(server: InProcessModelServer) -> dict:
@@ -255,3 +259,31 @@ def test_tf_serving_batching_config_serves_its_model(tf_serving_testdata, tmp_pa
 
 
 assert TF_SERVING_TESTDATA  # the module's TF Serving test runs only when ../shared is present
+
+
+def test_a_rest_and_a_grpc_request_share_one_model_call(model_root, tmp_path):
+    batching = (
+        "max_batch_size { value: 2 } batch_timeout_micros { value: 2000000 } "
+        "num_batch_threads { value: 1 }"
+    )
+    with InProcessModelServer(_options(model_root, tmp_path, batching)) as server:
+        wait_for_version(server.url, "half_plus_two", 123)
+        metrics = server.server.metrics
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            rest = pool.submit(
+                httpx.post,
+                f"{server.url}/v1/models/half_plus_two:predict",
+                json={"instances": [[1.0]]},
+                timeout=30,
+            )
+            time.sleep(0.2)
+            with grpc.insecure_channel(f"127.0.0.1:{server.server.options.port}") as channel:
+                prediction, _ = clients.stubs(channel)
+                answer = prediction.Predict(_grpc_row(3.0), 30)
+            assert rest.result().json() == {"predictions": [[2.5]]}
+        # The two rows filled the batch, so neither waited for the 2 s timeout.
+        assert time.monotonic() - started < 1.5
+    assert list(answer.outputs["y"].float_val) == [3.5]
+    assert metrics.wrapped_run_count.value() == 1
+    assert metrics.processed_batch_size.snapshot("half_plus_two")[2] == 1
