@@ -562,6 +562,7 @@ class ModelServer:
                 statuses = self.manager.status(model.name)
             except Exception:  # noqa: BLE001 - a model with no versions yet
                 statuses = []
+            details = self.manager.version_details(model.name)
             described.append(
                 {
                     "name": model.name,
@@ -576,6 +577,7 @@ class ModelServer:
                                 "error_code": s.error_code.name,
                                 "error_message": s.error_message,
                             },
+                            **details.get(s.version, {}),
                         }
                         for s in statuses
                     ],

@@ -96,6 +96,20 @@ def read_warmup_requests(version_url: str) -> list[prediction_log_pb2.Prediction
         return [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
 
 
+def _last_load_error(client: httpx.Client, endpoint: str, model_name: str, version: int) -> str:
+    """The load error of a version the server is still retrying (tfrelay's model listing)."""
+    try:
+        models = client.get(f"{endpoint}/v1/models").json().get("models", [])
+    except (httpx.HTTPError, ValueError):
+        return ""
+    for model in models:
+        if model.get("name") == model_name:
+            for status in model.get("model_version_status", []):
+                if status.get("version") == str(version):
+                    return status.get("last_load_error", "")
+    return ""
+
+
 def wait_until_serving(
     endpoint: str,
     model_name: str,
@@ -153,6 +167,11 @@ def wait_until_serving(
             except httpx.HTTPError as err:
                 last = f"{type(err).__name__}: {err}"
             if clock() >= deadline:
+                retrying = _last_load_error(client, endpoint, model_name, version)
+                if retrying:
+                    last += (
+                        f"; the server keeps retrying the load, which last failed with: {retrying}"
+                    )
                 raise VersionNotServing(
                     f"Version {version} of {model_name} did not become AVAILABLE at {endpoint} within "
                     f"{timeout_seconds:g}s ({last}). Check that the server polls the bucket the "

@@ -66,6 +66,8 @@ class _VersionRecord:
     error: ServingError | None = None
     ended_at: float = 0.0
     load_seconds: float | None = None
+    # The error of the last failed attempt while retries remain (TF's status stays OK then).
+    last_error: ServingError | None = None
 
     def status(self) -> VersionStatus:
         if self.error is not None:
@@ -373,6 +375,28 @@ class ServableManager:
             record = model.versions.get(version) if model else None
             return record.load_seconds if record else None
 
+    def version_details(self, model_name: str) -> dict[int, dict]:
+        """tfrelay's extra facts per version, for the model listing: load time, the last load
+        error while retries remain, and the push record (lineage) of loaded versions."""
+        with self._lock:
+            model = self._models.get(model_name)
+            if model is None:
+                return {}
+            details = {}
+            for version, record in model.versions.items():
+                extra: dict = {}
+                if record.load_seconds is not None:
+                    extra["load_seconds"] = round(record.load_seconds, 3)
+                if record.last_error is not None and record.state in (
+                    VersionState.START,
+                    VersionState.LOADING,
+                ):
+                    extra["last_load_error"] = record.last_error.message
+                if record.loaded is not None and record.loaded.servable.push_record:
+                    extra["push"] = record.loaded.servable.push_record
+                details[version] = extra
+            return details
+
     def version_state(self, model_name: str, version: int) -> VersionStatus | None:
         with self._lock:
             model = self._models.get(model_name)
@@ -470,6 +494,7 @@ class ServableManager:
                 orphan = None
                 record.loaded = LoadedVersion(servable)
                 record.error = None
+                record.last_error = None
                 record.load_seconds = time.monotonic() - started
                 self._set_state_locked(model, record, VersionState.AVAILABLE)
                 self._publish_locked()
@@ -490,6 +515,7 @@ class ServableManager:
             if record is None:
                 return
             retries_used = record.attempts - 1
+            record.last_error = error
             if record.aspired and retries_used < self._options.max_num_load_retries:
                 backoff = self._options.load_retry_interval_seconds * min(
                     2**retries_used, self._options.max_retry_backoff_factor

@@ -7,6 +7,7 @@ were still being written are never loaded as if whole.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -91,6 +92,7 @@ class VersionLoader:
             )
             path = storage.copy_version(candidate.version_dir, cache_path, candidate.files)
         servable = factory(model_name, version, path)
+        servable.push_record = _read_push_record(path)
         try:
             servable.load()
             if storage.is_local and storage.list_version_files(candidate.version_dir) != dict(
@@ -121,3 +123,14 @@ class VersionLoader:
         """Removes the cache directory if this loader created it."""
         if self._owns_cache:
             shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+
+def _read_push_record(version_path: str) -> dict | None:
+    """The push record of a loaded version (push lineage for the model listing), if readable."""
+    path = os.path.join(version_path, *bucket.PUSH_RECORD_FILE.split("/"))
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

@@ -75,6 +75,8 @@ class Servable(abc.ABC):
         self.model_name = model_name
         self.version = version
         self.path = path
+        # The version's assets.extra/tfrelay_push.json (which pipeline run pushed what), if any.
+        self.push_record: dict | None = None
 
     @abc.abstractmethod
     def load(self) -> None:

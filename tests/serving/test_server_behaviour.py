@@ -87,3 +87,48 @@ def test_status_history_is_bounded(model_root, tmp_path):
         statuses = httpx.get(f"{server.url}/v1/models/m").json()["model_version_status"]
         assert [s["version"] for s in statuses] == ["6", "5", "4"]
         assert [s["state"] for s in statuses] == ["AVAILABLE", "END", "END"]
+
+
+def test_model_listing_shows_push_lineage_and_the_error_of_a_load_being_retried(
+    model_root, tmp_path
+):
+    import json
+    import shutil
+
+    base = tmp_path / "m"
+    version_1 = copy_version(model_root / "half_plus_two" / "123", base, 1)
+    record = {
+        "model_name": "m",
+        "version": 1,
+        "pipeline_run_id": "run-42",
+        "checksum": "sha256:abc",
+    }
+    extra = version_1 / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    (extra / "tfrelay_push.json").write_text(json.dumps(record))
+    options = ServerOptions(
+        model_name="m",
+        model_base_path=str(base),
+        file_system_poll_wait_seconds=0.2,
+        load_retry_interval_micros=60_000_000,  # the retry of version 2 stays pending
+    )
+    with InProcessModelServer(options) as server:
+        wait_for_version(server.url, "m", 1)
+        (base / "2").mkdir()
+        (base / "2" / "saved_model.pb").write_bytes(b"not a SavedModel")
+
+        def listing() -> dict[str, dict]:
+            model = httpx.get(f"{server.url}/v1/models").json()["models"][0]
+            return {s["version"]: s for s in model["model_version_status"]}
+
+        wait_until(lambda: "last_load_error" in listing().get("2", {}), 20)
+        statuses = listing()
+        assert statuses["1"]["push"]["pipeline_run_id"] == "run-42"
+        assert statuses["1"]["load_seconds"] > 0
+        assert statuses["2"]["state"] in ("START", "LOADING") and statuses["2"]["last_load_error"]
+        # TF Serving's own status API keeps its exact shape.
+        tf_status = httpx.get(f"{server.url}/v1/models/m/versions/1").json()[
+            "model_version_status"
+        ][0]
+        assert set(tf_status) == {"version", "state", "status"}
+    shutil.rmtree(base)
