@@ -177,6 +177,12 @@ def wait_for_version(url: str, model: str, version: int, timeout: float = 60) ->
     wait_until(available, timeout, interval=0.1, what=f"{model} version {version} AVAILABLE")
 
 
+def _venv_executable(name: str) -> str:
+    """A console script of this environment (a PATH lookup could find another Python's copy)."""
+    local = pathlib.Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
 @contextlib.contextmanager
 def moto_s3(log_dir: pathlib.Path) -> Iterator[dict[str, str]]:
     """A real S3 protocol endpoint (moto_server) on loopback.
@@ -216,9 +222,7 @@ def gcs_emulator(log_dir: pathlib.Path) -> Iterator[dict[str, str]]:
     Yields:
       {"STORAGE_EMULATOR_HOST": ...}, the variable Google's clients and gcsfs read.
     """
-    executable = shutil.which("gcp-storage-emulator") or str(
-        pathlib.Path(sys.executable).parent / "gcp-storage-emulator"
-    )
+    executable = _venv_executable("gcp-storage-emulator")
     port = free_port()
     log = open(log_dir / "gcs_emulator.log", "ab")
     process = subprocess.Popen(
