@@ -191,9 +191,7 @@ def moto_s3(log_dir: pathlib.Path) -> Iterator[dict[str, str]]:
       The environment a TF Serving user would set to reach it (TensorFlow's S3 variables plus
       AWS credentials).
     """
-    executable = shutil.which("moto_server") or str(
-        pathlib.Path(sys.executable).parent / "moto_server"
-    )
+    executable = _venv_executable("moto_server")
     port = free_port()
     log = open(log_dir / "moto_server.log", "ab")
     process = subprocess.Popen(
