@@ -6,7 +6,7 @@ runs the front ends until `stop()` or a signal, `stop()` unloads everything. The
 as soon as it starts; models become available as they load (TF Serving blocks until every model
 has loaded, #979).
 
-Both front ends run in one asyncio loop in one process: REST through uvicorn, gRPC through
+Both front ends run in one asyncio loop in one process: REST through a lean HTTP server, gRPC through
 grpc.aio. They share one manager, one inference thread pool, one batcher (with
 `--enable_batching`) and one set of metrics. Versions are warmed up (their
 `assets.extra/tf_serving_warmup_requests` replayed) before they become AVAILABLE.
@@ -24,11 +24,9 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-import uvicorn
 
 from tfrelay.serving import warmup
 from tfrelay.serving.api.inference import InferenceRunner
@@ -51,6 +49,7 @@ from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.metrics import TEXT_CONTENT_TYPE, ObservedGauge, ServingMetrics
 from tfrelay.serving.options import ServerOptions
 from tfrelay.serving.rest.app import RestApi
+from tfrelay.serving.rest.http_server import start_http_server
 from tfrelay.serving.security import TokenAuth
 from tfrelay.serving.servables.base import Servable
 from tfrelay.serving.servables.saved_model import SessionOptions
@@ -62,16 +61,9 @@ from tfrelay.version import __version__
 logger = logging.getLogger(__name__)
 
 
-class _UvicornServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: the ModelServer owns shutdown for all fronts."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class ModelServer:
-    """A running tfrelay model server: REST (uvicorn) and gRPC (grpc.aio) on one event loop.
+    """A running tfrelay model server: REST (HTTP/1.1 on httptools) and gRPC (grpc.aio) on one
+    event loop.
 
     Attributes:
       manager: every loaded version, shared by both front ends.
@@ -314,8 +306,7 @@ class ModelServer:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 self._loop.add_signal_handler(sig, self.request_stop)
-        fronts: list[asyncio.Task] = []
-        rest_server = None
+        rest_server: asyncio.AbstractServer | None = None
         if self.options.port or self.options.grpc_socket_path:
             self.grpc_server = self._build_grpc()
             await self.grpc_server.start()
@@ -337,20 +328,14 @@ class ModelServer:
                     self.options.port,
                 )
             else:
-                rest_server = _UvicornServer(
-                    uvicorn.Config(
-                        self.rest,
-                        host=self.options.host,
-                        port=self.options.rest_api_port,
-                        loop="none",
-                        http="httptools",
-                        lifespan="off",
-                        access_log=False,
-                        log_level="warning",
-                        **self._rest_tls(),
-                    )
+                rest_server = await start_http_server(
+                    self.rest.respond,
+                    self.options.host,
+                    self.options.rest_api_port,
+                    self.rest.max_body_bytes,
+                    self.rest.too_large,
+                    ssl_context=self._rest_ssl_context(),
                 )
-                fronts.append(asyncio.create_task(rest_server.serve()))
                 logger.info(
                     "Exporting HTTP/REST API at:%s:%d ...",
                     self.options.host,
@@ -359,12 +344,9 @@ class ModelServer:
         self.started.set()
         await self._stop_event.wait()
         if rest_server is not None:
-            rest_server.should_exit = True
+            rest_server.close()
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace=5)
-        for task in fronts:
-            with contextlib.suppress(Exception):
-                await task
 
     def _build_grpc(self):
         from tfrelay.serving.grpc.model_service import ModelService
@@ -389,11 +371,11 @@ class ModelServer:
         )
         return build_server(settings, prediction, ModelService(self.manager, self.reload_config))
 
-    def _rest_tls(self) -> dict[str, Any]:
-        """uvicorn's TLS settings from the SSLConfig (TF Serving's REST is plaintext, #1503)."""
+    def _rest_ssl_context(self) -> ssl.SSLContext | None:
+        """TLS for REST from the SSLConfig (TF Serving's REST is plaintext, #1503)."""
         if self.tls is None:
-            return {}
-        # ssl.SSLContext only loads keys and certificates from files.
+            return None
+        # ssl.SSLContext loads the key and certificate only from files.
         self._tls_dir = tempfile.mkdtemp(prefix="tfrelay-tls-")
         os.chmod(self._tls_dir, 0o700)
 
@@ -403,14 +385,14 @@ class ModelServer:
                 f.write(text)
             return path
 
-        settings: dict[str, Any] = {
-            "ssl_keyfile": write("server.key", self.tls.server_key),
-            "ssl_certfile": write("server.crt", self.tls.server_cert),
-        }
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(
+            write("server.crt", self.tls.server_cert), write("server.key", self.tls.server_key)
+        )
         if self.tls.custom_ca:
-            settings["ssl_ca_certs"] = write("ca.crt", self.tls.custom_ca)
-        settings["ssl_cert_reqs"] = ssl.CERT_REQUIRED if self.tls.client_verify else ssl.CERT_NONE
-        return settings
+            context.load_verify_locations(cadata=self.tls.custom_ca)
+        context.verify_mode = ssl.CERT_REQUIRED if self.tls.client_verify else ssl.CERT_NONE
+        return context
 
     def request_stop(self) -> None:
         """Asks `serve()` to return (thread-safe)."""

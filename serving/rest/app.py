@@ -1,4 +1,4 @@
-"""The REST front end as a small ASGI application (served by uvicorn with httptools/uvloop).
+"""The REST front end: TF Serving's /v1 API (served by tfrelay.serving.rest.http_server).
 
 Handlers follow TF Serving's order of checks exactly (JSON syntax, then the model lookup, then the
 signature, then the inputs), so each malformed request gets the error TF Serving would give.
@@ -23,6 +23,7 @@ from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.metrics import ServingMetrics
 from tfrelay.serving.rest import json_examples, json_input, json_output, routes
+from tfrelay.serving.rest.http_server import Request, Response
 from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth, check_request_names
 from tfrelay.serving.servables.base import DEFAULT_SERVING_SIGNATURE
 
@@ -35,8 +36,6 @@ _NOT_FOUND_HTML = (
     b"</BODY></HTML>\n"
 )
 
-Send = Callable[[dict], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict]]
 # Extra GET endpoints outside /v1 (health, metrics): path -> handler returning
 # (status, headers, body).
 ExtraRoute = Callable[[], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
@@ -49,10 +48,6 @@ _API_OF_ACTION = {
     routes.STATUS: "GetModelStatus",
     routes.METADATA: "GetModelMetadata",
 }
-
-
-class BodyTooLarge(Exception):
-    """A request body over `--max_request_size_bytes`."""
 
 
 class RestApi:
@@ -87,60 +82,41 @@ class RestApi:
         self._metrics = metrics
         self._auth = auth
         self._open_paths = frozenset(open_paths)
-        self._max_body = max_body_bytes
+        self.max_body_bytes = max_body_bytes
 
-    # -- ASGI -----------------------------------------------------------------------------------
+    # -- HTTP -----------------------------------------------------------------------------------
 
-    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        method = scope["method"]
-        path = scope["path"]
-        raw_path = scope.get("raw_path") or path.encode()
-        query = scope.get("query_string") or b""
-        path_and_query = raw_path.decode("latin-1") + (
-            "?" + query.decode("latin-1") if query else ""
-        )
+    async def respond(self, request: Request) -> Response:
+        """Answers one HTTP request: auth, then /v1 (TF Serving's API) or the extra routes.
 
-        if self._auth is not None and path not in self._open_paths:
-            authorization = _header(scope, b"authorization")
-            if not self._auth.accepts(authorization):
-                await _respond(
-                    send,
+        Args:
+          request: the parsed request (the body-size limit is enforced while reading it).
+
+        Returns:
+          (HTTP status, headers, body).
+        """
+        if self._auth is not None and request.path not in self._open_paths:
+            if not self._auth.accepts(request.headers.get(b"authorization")):
+                return (
                     401,
                     [*_JSON_HEADERS, (b"www-authenticate", b"Bearer")],
                     json_output.error_body(UNAUTHENTICATED_MESSAGE),
                 )
-                return
+        if not routes.is_v1(request.path_and_query):
+            extra = self._extra_routes.get(request.path)
+            if extra is not None and request.method in ("GET", "HEAD"):
+                return await extra()
+            return 404, [(b"content-type", b"text/html")], _NOT_FOUND_HTML
+        status, payload = await self.handle(request.method, request.path_and_query, request.body)
+        return status, _JSON_HEADERS, payload
 
-        if not routes.is_v1(path_and_query):
-            extra = self._extra_routes.get(path)
-            if extra is not None and method in ("GET", "HEAD"):
-                status, headers, body = await extra()
-                await _respond(send, status, headers, body)
-            else:
-                await _respond(send, 404, [(b"content-type", b"text/html")], _NOT_FOUND_HTML)
-            return
-
-        try:
-            body = await _read_body(receive, scope, self._max_body)
-        except BodyTooLarge as err:
-            await _respond(send, 413, _JSON_HEADERS, json_output.error_body(str(err)))
-            return
-        status, payload = await self.handle(method, path_and_query, body)
-        await _respond(send, status, _JSON_HEADERS, payload)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def too_large(self, limit: int) -> Response:
+        """The 413 answer for a body over `--max_request_size_bytes`."""
+        message = (
+            f"Request body is larger than the {limit} bytes this server accepts "
+            "(--max_request_size_bytes)"
+        )
+        return 413, _JSON_HEADERS, json_output.error_body(message)
 
     # -- /v1 ------------------------------------------------------------------------------------
 
@@ -296,52 +272,6 @@ def _pretty(document: dict[str, Any]) -> bytes:
     # TF Serving prints status and metadata with protobuf's JSON printer: 1-space indent,
     # trailing newline.
     return (json.dumps(document, indent=1) + "\n").encode()
-
-
-def _header(scope: dict, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers") or ():
-        if key == name:
-            return value
-    return None
-
-
-def _too_large(size: int | str, limit: int) -> BodyTooLarge:
-    return BodyTooLarge(
-        f"Request body of {size} bytes is larger than the {limit} bytes this server accepts "
-        "(--max_request_size_bytes)"
-    )
-
-
-async def _read_body(receive: Receive, scope: dict | None = None, limit: int = 0) -> bytes:
-    """Reads the request body, refusing more than `limit` bytes (0: no limit).
-
-    Raises:
-      BodyTooLarge: the declared or received size is over the limit (nothing more is read).
-    """
-    if limit and scope is not None:
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise _too_large(int(declared), limit)
-    chunks = []
-    received = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        if chunk:
-            received += len(chunk)
-            if limit and received > limit:
-                raise _too_large(f"more than {limit}", limit)
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _respond(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 __all__ = ["Code", "RestApi", "signature_def_json"]
