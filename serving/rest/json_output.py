@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,8 +43,29 @@ def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
     )
 
 
+# Below this many values, formatting each in Python beats numpy's fixed per-call overhead.
+_SMALL_ARRAY = 32
+_FLOAT32 = struct.Struct("f")
+
+
+def _tf_decimal(value: float, single: bool) -> float:
+    """One value as TF Serving prints it: `%.6g` if that round-trips, else `%.9g`/`%.17g`."""
+    if value != value or value in (math.inf, -math.inf) or value == 0.0:
+        return value
+    short = float(f"{value:.6g}")
+    if single:
+        if _FLOAT32.unpack(_FLOAT32.pack(short))[0] == value:
+            return short
+        return float(f"{value:.9g}")
+    return short if short == value else value
+
+
 def tf_decimal_values(array: np.ndarray) -> np.ndarray:
     """The float64 values of the decimals TF Serving prints for a float32/float64 array."""
+    if array.size <= _SMALL_ARRAY:
+        single = array.dtype == np.float32
+        decimals = [_tf_decimal(v, single) for v in array.reshape(-1).tolist()]
+        return np.array(decimals, dtype=np.float64).reshape(array.shape)
     values = array.astype(np.float64)
     regular = np.isfinite(values) & (values != 0)
     if not regular.any():

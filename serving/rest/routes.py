@@ -70,6 +70,10 @@ def _version(text: str | None) -> int | None:
     return version
 
 
+def _malformed(method: str, path_and_query: str) -> errors.ServingError:
+    return errors.invalid_argument(f"Malformed request: {method} {path_and_query}")
+
+
 def route(method: str, path_and_query: str) -> Route:
     """Resolves a `/v1` request.
 
@@ -84,14 +88,13 @@ def route(method: str, path_and_query: str) -> Route:
       ServingError: INVALID_ARGUMENT "Malformed request: ..." or "Missing model name in
         request."; EmptyBodyError for a version that overflows int64.
     """
-    malformed = errors.invalid_argument(f"Malformed request: {method} {path_and_query}")
     if method == "POST":
         match = _PREDICTION_RE.fullmatch(path_and_query)
         if match is None:
-            raise malformed
+            raise _malformed(method, path_and_query)
         name, version, label, action = match.groups()
         if action not in (PREDICT, CLASSIFY, REGRESS):
-            raise malformed
+            raise _malformed(method, path_and_query)
         return Route(action, unquote(name), _version(version), unquote(label) if label else None)
     if method == "GET":
         if path_and_query == "/v1/models":
@@ -99,10 +102,10 @@ def route(method: str, path_and_query: str) -> Route:
             return Route(LIST_MODELS)
         match = _STATUS_RE.fullmatch(path_and_query)
         if match is None:
-            raise malformed
+            raise _malformed(method, path_and_query)
         name, version, label, subresource = match.groups()
         if not name:
             raise errors.invalid_argument("Missing model name in request.")
         action = METADATA if subresource == "metadata" else STATUS
         return Route(action, unquote(name), _version(version), unquote(label) if label else None)
-    raise malformed
+    raise _malformed(method, path_and_query)

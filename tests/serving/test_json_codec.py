@@ -164,3 +164,20 @@ def test_row_format_errors(outputs, message):
 def test_zero_batch_gives_empty_predictions():
     body = json_output.predict_response({"y": np.zeros((0, 1), np.float32)}, RequestFormat.ROW)
     assert json.loads(body) == {"predictions": []}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_and_large_arrays_give_the_same_tf_decimal_values(dtype):
+    # Small arrays are formatted value by value, large ones vectorized: both must be TF's values.
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            rng.random(300) * 10.0 ** rng.integers(-8, 8, 300),
+            np.array([9e6, 555557.5, 1 / 3, 0.1, -0.0, 3e-5]),
+        ]
+    ).astype(dtype)
+    vectorized = json_output.tf_decimal_values(values)
+    one_by_one = np.concatenate(
+        [json_output.tf_decimal_values(values[i : i + 4]) for i in range(0, len(values), 4)]
+    )
+    np.testing.assert_array_equal(vectorized, one_by_one)
