@@ -21,3 +21,12 @@ PUSHED_DESTINATION = "pushed_destination"  # the version directory's URL
 PUSHED_VERSION = "pushed_version"  # the version number, as a string
 PUSHED_MODEL_NAME = "tfrelay_model_name"
 PUSH_REASON = "tfrelay_push_reason"  # why this model (or none) was pushed
+# Which input the BucketPusher pushed: "model", or "fallback_model" when the model was not
+# blessed and the pusher fell back (e.g. to the original model when the optimized one lost too
+# much accuracy); "" when nothing was pushed.
+PUSHED_INPUT = "tfrelay_pushed_input"
+PUSHED_MODEL_URI = "tfrelay_pushed_model_uri"  # the pushed Model artifact's URI
+
+# Optimizer outputs (optimized Model, ModelBlessing, OptimizationReport).
+ORIGINAL_MODEL_URI = "tfrelay_original_model"  # the Model artifact that was optimized
+OPTIMIZATION = "tfrelay_optimization"  # the techniques applied, e.g. "prune 80% -> int8"

@@ -10,6 +10,20 @@ pusher = BucketPusher(
     keep_last=3,
 )
 ```
+
+After an Optimizer, push the optimized model when it is blessed and fall back to the original
+when it is not:
+
+```python
+pusher = BucketPusher(
+    model=optimizer.outputs["optimized_model"],
+    model_blessing=optimizer.outputs["blessing"],
+    fallback_model=trainer.outputs["model"],
+    fallback_model_blessing=validator.outputs["blessing"],
+    fallback=True,
+    base_path="s3://my-bucket/models/penguins",
+)
+```
 """
 
 from __future__ import annotations
@@ -28,12 +42,16 @@ from tfrelay.components.pusher import executor, push
 MODEL_KEY = standard_component_specs.MODEL_KEY
 MODEL_BLESSING_KEY = standard_component_specs.MODEL_BLESSING_KEY
 PUSHED_MODEL_KEY = standard_component_specs.PUSHED_MODEL_KEY
+# The model pushed instead when `model` is not blessed (e.g. the original of an optimized model).
+FALLBACK_MODEL_KEY = "fallback_model"
+FALLBACK_MODEL_BLESSING_KEY = "fallback_model_blessing"
 
 # Execution parameter keys.
 BASE_PATH_KEY = "base_path"
 MODEL_NAME_KEY = "model_name"
 KEEP_LAST_KEY = "keep_last"
 VERSIONING_KEY = "versioning"
+FALLBACK_KEY = "fallback"  # int 1/0: push fallback_model when model is not blessed
 
 VERSIONING_NEXT_INTEGER = push.VERSIONING_NEXT_INTEGER
 VERSIONING_UNIX_TIMESTAMP = push.VERSIONING_UNIX_TIMESTAMP
@@ -47,10 +65,15 @@ class BucketPusherSpec(types.ComponentSpec):
         MODEL_NAME_KEY: ExecutionParameter(type=str, optional=True),
         KEEP_LAST_KEY: ExecutionParameter(type=int, optional=True),
         VERSIONING_KEY: ExecutionParameter(type=str, optional=True),
+        FALLBACK_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+        FALLBACK_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+        FALLBACK_MODEL_BLESSING_KEY: ChannelParameter(
+            type=standard_artifacts.ModelBlessing, optional=True
+        ),
     }
     OUTPUTS = {
         PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel),
@@ -64,6 +87,49 @@ def _known_at_construction(value: object) -> bool:
     return not isinstance(value, (data_types.RuntimeParameter, ph.Placeholder))
 
 
+def _validate_fallback(
+    model_blessing: types.BaseChannel | None,
+    fallback_model: types.BaseChannel | None,
+    fallback_model_blessing: types.BaseChannel | None,
+    fallback: object,
+) -> None:
+    """Checks that a fallback, when configured, can ever happen.
+
+    Raises:
+      ValueError: a fallback setting without what it needs; the message says what to wire.
+    """
+    example = (
+        "e.g. BucketPusher(model=optimizer.outputs['optimized_model'], "
+        "model_blessing=optimizer.outputs['blessing'], fallback_model=trainer.outputs['model'], "
+        "fallback_model_blessing=validator.outputs['blessing'], fallback=True, ...)"
+    )
+    known = _known_at_construction(fallback)
+    if known and not isinstance(fallback, (bool, int)):
+        raise ValueError(f"fallback must be True or False, got {fallback!r}.")
+    if fallback_model is None:
+        if fallback_model_blessing is not None:
+            raise ValueError(
+                "fallback_model_blessing is set but fallback_model is not: wire the model it "
+                f"blesses as fallback_model, {example}."
+            )
+        if not known or fallback:
+            raise ValueError(
+                "fallback=True needs fallback_model, the model to push when `model` is not "
+                f"blessed, {example}."
+            )
+        return
+    if model_blessing is None:
+        raise ValueError(
+            "fallback_model is only pushed when model_blessing says `model` is not blessed, and "
+            f"no model_blessing is wired (so `model` would always be pushed): wire it, {example}."
+        )
+    if known and not fallback:
+        raise ValueError(
+            "fallback_model is wired but fallback=False, so it would never be pushed: pass "
+            "fallback=True (or a RuntimeParameter to decide per run), or drop fallback_model."
+        )
+
+
 class BucketPusher(base_component.BaseComponent):
     """Pushes a blessed model as a new integer version under a model server's base path.
 
@@ -74,6 +140,11 @@ class BucketPusher(base_component.BaseComponent):
     is pushed with a warning, as TFX's Pusher does. Pushing the model that the newest version
     already holds does nothing, and a retry of an interrupted push resumes the same version.
 
+    With `fallback_model` and `fallback=True`, a `model` that is not blessed is replaced by
+    `fallback_model` (if its own `fallback_model_blessing`, when wired, is blessed): e.g. the
+    Optimizer's model when it kept its accuracy, else the Trainer's original. The push record and
+    the PushedModel say which was pushed and why.
+
     Credentials are never parameters: the executor reads them from its environment, like the
     model server does (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION, plus S3_ENDPOINT
     and S3_USE_HTTPS for MinIO-style endpoints, for s3://; GOOGLE_APPLICATION_CREDENTIALS for
@@ -82,7 +153,8 @@ class BucketPusher(base_component.BaseComponent):
     Component `outputs` contains:
       - `pushed_model`: a PushedModel with the custom properties TFX's Pusher writes (`pushed`
         1/0, `pushed_destination` = the version directory's URL, `pushed_version`), plus the model
-        name and the push reason; its URI holds a copy of the push record.
+        name, the push reason, which input was pushed (`tfrelay_pushed_input`: "model" or
+        "fallback_model") and its URI; its URI holds a copy of the push record.
     """
 
     SPEC_CLASS = BucketPusherSpec
@@ -96,6 +168,9 @@ class BucketPusher(base_component.BaseComponent):
         model_name: str | data_types.RuntimeParameter | None = None,
         keep_last: int | data_types.RuntimeParameter = 0,
         versioning: str | data_types.RuntimeParameter = VERSIONING_NEXT_INTEGER,
+        fallback_model: types.BaseChannel | None = None,
+        fallback_model_blessing: types.BaseChannel | None = None,
+        fallback: bool | data_types.RuntimeParameter = False,
     ) -> None:
         """Constructs a BucketPusher.
 
@@ -114,6 +189,13 @@ class BucketPusher(base_component.BaseComponent):
           versioning: "next_integer" (one more than the highest version directory present) or
             "unix_timestamp" (seconds since the epoch, as TFX's Pusher; bumped above every
             existing version if needed).
+          fallback_model: an optional channel of `Model` pushed instead of `model` when `model`
+            is not blessed and `fallback` is on, e.g. `trainer.outputs["model"]` when `model` is
+            the Optimizer's output.
+          fallback_model_blessing: an optional blessing of `fallback_model` (e.g. the
+            Validator's); when wired, the fallback is pushed only if it is blessed.
+          fallback: push `fallback_model` when `model` is not blessed (needs `fallback_model`
+            and `model_blessing`).
 
         Raises:
           ValueError: a missing model channel or an invalid parameter; the message says how to
@@ -132,6 +214,15 @@ class BucketPusher(base_component.BaseComponent):
             push.validate_keep_last(keep_last)
         if _known_at_construction(versioning):
             push.validate_versioning(versioning)
+        _validate_fallback(model_blessing, fallback_model, fallback_model_blessing, fallback)
+        fallback_args = {}
+        if fallback_model is not None:
+            # Only then: a pusher without a fallback keeps exactly the spec it always had.
+            fallback_args = {
+                FALLBACK_MODEL_KEY: fallback_model,
+                FALLBACK_MODEL_BLESSING_KEY: fallback_model_blessing,
+                FALLBACK_KEY: int(fallback) if _known_at_construction(fallback) else fallback,
+            }
         spec = BucketPusherSpec(
             model=model,
             model_blessing=model_blessing,
@@ -140,5 +231,6 @@ class BucketPusher(base_component.BaseComponent):
             keep_last=keep_last,
             versioning=versioning,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+            **fallback_args,
         )
         super().__init__(spec=spec)

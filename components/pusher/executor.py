@@ -15,6 +15,7 @@ from typing import Any
 from absl import logging
 from tfx import types
 from tfx.components.pusher import executor as tfx_pusher_executor
+from tfx.components.util import model_utils
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
@@ -37,13 +38,16 @@ class Executor(tfx_pusher_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        """Pushes the model if it is blessed (or if no blessing is wired, as TFX's Pusher does).
+        """Pushes the model if it is blessed (or if no blessing is wired, as TFX's Pusher does),
+        else the fallback model if one is wired, `fallback` is on and it is blessed.
 
         Args:
-          input_dict: `model` (one Model) and optionally `model_blessing` (one ModelBlessing).
+          input_dict: `model` (one Model), optionally `model_blessing` (one ModelBlessing),
+            `fallback_model` and `fallback_model_blessing`.
           output_dict: `pushed_model` (one PushedModel), which receives `pushed`,
             `pushed_destination`, `pushed_version`, the model name and the push reason.
-          exec_properties: `base_path`, and optionally `model_name`, `keep_last`, `versioning`.
+          exec_properties: `base_path`, and optionally `model_name`, `keep_last`, `versioning`,
+            `fallback` (1/0).
 
         Raises:
           ValueError: invalid exec properties (e.g. a runtime parameter with a bad value).
@@ -68,34 +72,57 @@ class Executor(tfx_pusher_executor.Executor):
         model_name = model_name or push.default_model_name(base_path)
         pushed_model.set_string_custom_property(properties.PUSHED_MODEL_NAME, model_name)
 
+        model = artifact_utils.get_single_instance(input_dict[component.MODEL_KEY])
         blessings = input_dict.get(component.MODEL_BLESSING_KEY)
         blessing = artifact_utils.get_single_instance(blessings) if blessings else None
-        if not self.CheckBlessing(input_dict):
+        chosen, chosen_blessing = model, blessing
+        selected = push.SELECTED_MODEL
+        if self.CheckBlessing(input_dict):
+            selection = push.selection_reason(blessing.uri if blessing is not None else None)
+        else:
             assert blessing is not None  # CheckBlessing only refuses a present blessing
-            reason = push.not_blessed_reason(
-                blessing.uri,
-                push.parse_failed_checks(
-                    blessing.get_string_custom_property(properties.FAILED_CHECKS)
-                ),
+            failed = push.parse_failed_checks(
+                blessing.get_string_custom_property(properties.FAILED_CHECKS)
             )
-            logging.info("%s", reason)
-            self._MarkNotPushed(pushed_model)
-            pushed_model.set_string_custom_property(properties.PUSH_REASON, reason)
-            return
+            fallback = self._fallback(input_dict, exec_properties)
+            if fallback is None:
+                self._not_pushed(pushed_model, push.not_blessed_reason(blessing.uri, failed))
+                return
+            fallback_model, fallback_blessing = fallback
+            if fallback_blessing is not None and not model_utils.is_model_blessed(
+                fallback_blessing
+            ):
+                reason = push.fallback_not_blessed_reason(
+                    blessing.uri,
+                    failed,
+                    fallback_blessing.uri,
+                    push.parse_failed_checks(
+                        fallback_blessing.get_string_custom_property(properties.FAILED_CHECKS)
+                    ),
+                )
+                self._not_pushed(pushed_model, reason)
+                return
+            chosen, chosen_blessing = fallback_model, fallback_blessing
+            selected = push.SELECTED_FALLBACK
+            selection = push.fallback_reason(model.uri, blessing.uri, failed, fallback_model.uri)
+            logging.warning("BucketPusher: %s", selection)
 
-        model = artifact_utils.get_single_instance(input_dict[component.MODEL_KEY])
         request = push.PushRequest(
-            model_dir=self._model_dir(model),
+            model_dir=self._model_dir(chosen),
             base_path=base_path,
             model_name=model_name,
             keep_last=keep_last,
             versioning=versioning,
             lineage=self._lineage(),
-            source_model_uri=model.uri,
+            source_model_uri=chosen.uri,
             metrics=push.parse_metrics(
-                blessing.get_string_custom_property(properties.METRICS) if blessing else ""
+                chosen_blessing.get_string_custom_property(properties.METRICS)
+                if chosen_blessing is not None
+                else ""
             ),
-            blessed=True if blessing is not None else None,
+            blessed=True if chosen_blessing is not None else None,
+            selected_input=selected,
+            selection_reason=selection,
         )
         result = push.push_model(request, environ=os.environ)
 
@@ -104,11 +131,38 @@ class Executor(tfx_pusher_executor.Executor):
             pushed_destination=result.destination,
             pushed_version=str(result.version),
         )
-        pushed_model.set_string_custom_property(properties.PUSH_REASON, result.reason)
+        reason = result.reason
+        if selected == push.SELECTED_FALLBACK:
+            reason += " " + selection[0].upper() + selection[1:]
+        pushed_model.set_string_custom_property(properties.PUSH_REASON, reason)
+        pushed_model.set_string_custom_property(properties.PUSHED_INPUT, selected)
+        pushed_model.set_string_custom_property(properties.PUSHED_MODEL_URI, chosen.uri)
         fileio.makedirs(pushed_model.uri)
         with fileio.open(os.path.join(pushed_model.uri, PUSH_RECORD_ARCHIVE), "w") as archive:
             archive.write(json.dumps(result.record, indent=2, sort_keys=True) + "\n")
-        logging.info("%s", result.reason)
+        logging.info("%s", reason)
+
+    def _fallback(
+        self, input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
+    ) -> tuple[types.Artifact, types.Artifact | None] | None:
+        """(fallback model, its blessing or None) when the fallback is wired and on, else None."""
+        from tfrelay.components.pusher import component
+
+        fallback_models = input_dict.get(component.FALLBACK_MODEL_KEY)
+        if not fallback_models or not int(exec_properties.get(component.FALLBACK_KEY) or 0):
+            return None
+        blessings = input_dict.get(component.FALLBACK_MODEL_BLESSING_KEY)
+        return (
+            artifact_utils.get_single_instance(fallback_models),
+            artifact_utils.get_single_instance(blessings) if blessings else None,
+        )
+
+    def _not_pushed(self, pushed_model: types.Artifact, reason: str) -> None:
+        logging.info("%s", reason)
+        self._MarkNotPushed(pushed_model)
+        pushed_model.set_string_custom_property(properties.PUSH_REASON, reason)
+        pushed_model.set_string_custom_property(properties.PUSHED_INPUT, "")
+        pushed_model.set_string_custom_property(properties.PUSHED_MODEL_URI, "")
 
     def _model_dir(self, model: types.Artifact) -> str:
         """The exported SavedModel: <uri>/Format-Serving, or the URI itself if that is absent."""

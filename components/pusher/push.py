@@ -54,6 +54,10 @@ VERSIONING_CHOICES = (VERSIONING_NEXT_INTEGER, VERSIONING_UNIX_TIMESTAMP)
 # Protocols as `split_url` names them (it maps file://, local:// and plain paths to "file").
 SUPPORTED_PROTOCOLS = ("file", "s3", "gs")
 
+# Which of the pusher's inputs a version holds (the push record's "selected_input").
+SELECTED_MODEL = "model"
+SELECTED_FALLBACK = "fallback_model"
+
 # The push record's "status": it is first written as a claim on the version directory (so that a
 # retry of an interrupted push can find it) and rewritten once every other file is uploaded.
 STATUS_UPLOADING = "uploading"
@@ -100,6 +104,9 @@ class PushRequest:
       source_model_uri: the Model artifact's URI, for the push record.
       metrics: the validator's metrics, for the push record.
       blessed: whether a validator blessed the model; None when none was consulted.
+      selected_input: which of the pusher's inputs this is: SELECTED_MODEL, or SELECTED_FALLBACK
+        when the model was not blessed and the pusher fell back.
+      selection_reason: why this input was pushed, in one sentence.
     """
 
     model_dir: str
@@ -111,6 +118,8 @@ class PushRequest:
     source_model_uri: str = ""
     metrics: Mapping[str, object] = field(default_factory=dict)
     blessed: bool | None = None
+    selected_input: str = SELECTED_MODEL
+    selection_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -404,6 +413,61 @@ def not_blessed_reason(blessing_uri: str, failed_checks: list[str]) -> str:
     return reason + ". The bucket was not touched; the serving version stays."
 
 
+def selection_reason(blessing_uri: str | None) -> str:
+    """Why `model` itself is pushed (it is blessed, or no blessing was wired).
+
+    Args:
+      blessing_uri: the ModelBlessing artifact's URI, or None when none was wired.
+
+    Returns:
+      One sentence.
+    """
+    if blessing_uri is None:
+        return "model pushed without a blessing: no model_blessing was wired."
+    return f"model pushed: it was blessed (ModelBlessing {blessing_uri})."
+
+
+def fallback_reason(
+    model_uri: str, blessing_uri: str, failed_checks: list[str], fallback_uri: str
+) -> str:
+    """Why the fallback model is pushed instead of `model`.
+
+    Args:
+      model_uri: the model that was not blessed.
+      blessing_uri: its ModelBlessing's URI.
+      failed_checks: why it was not blessed (may be empty).
+      fallback_uri: the fallback Model artifact's URI.
+
+    Returns:
+      One sentence naming both models and the failed checks.
+    """
+    reason = (
+        f"fallback_model {fallback_uri} pushed instead of model {model_uri}, which was not "
+        f"blessed (ModelBlessing {blessing_uri})"
+    )
+    if failed_checks:
+        reason += "; failed checks: " + "; ".join(failed_checks)
+    return reason + "."
+
+
+def fallback_not_blessed_reason(
+    blessing_uri: str,
+    failed_checks: list[str],
+    fallback_blessing_uri: str,
+    fallback_failed_checks: list[str],
+) -> str:
+    """The PushedModel's reason when neither the model nor its fallback was blessed.
+
+    Returns:
+      One sentence naming both blessings and their failed checks.
+    """
+    reason = not_blessed_reason(blessing_uri, failed_checks).split(". The bucket")[0]
+    reason += f"; the fallback model was not blessed either (ModelBlessing {fallback_blessing_uri})"
+    if fallback_failed_checks:
+        reason += "; its failed checks: " + "; ".join(fallback_failed_checks)
+    return reason + ". The bucket was not touched; the serving version stays."
+
+
 # -- the base path ---------------------------------------------------------------------------------
 
 
@@ -629,6 +693,8 @@ def _push_record(
         "files": dict(sorted(files.items())),
         "metrics": dict(request.metrics),
         "blessed": request.blessed,
+        "selected_input": request.selected_input,
+        "selection_reason": request.selection_reason,
         "pusher": f"tfrelay {__version__}",
     }
 

@@ -1,0 +1,74 @@
+"""The documented results on a model with more than 100k parameters: the digits CNN, trained by
+the Trainer, pruned to 80% and quantized to int8 by the Optimizer (support/optimizer_digits.py,
+which also regenerates the README's chart and table)."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.optimizer_digits import combined_report, run
+from tfrelay.components.optimizer import report
+from tfrelay.components.trainer.export import load_tabular_model
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("digits"))
+
+
+def test_the_digits_cnn_has_more_than_100k_parameters(digits_run):
+    core, spec = load_tabular_model(digits_run.model.uri)
+    assert core.count_params() >= 100_000
+    assert any(layer.__class__.__name__ == "Conv2D" for layer in core.layers)
+    assert spec.label_vocabulary == [str(d) for d in range(10)]
+    assert digits_run.rows()["original"]["parameters"] == core.count_params()
+
+
+def test_pruning_80_percent_makes_the_weights_3x_smaller_gzipped(digits_run):
+    rows = digits_run.rows()
+    original, pruned = rows["original"], rows["prune 80%"]
+
+    assert pruned["details"]["achieved_sparsity"] == pytest.approx(0.8, abs=0.01)
+    # What pruning changes, the weights, shrinks 3x once compressed (TFMOT's documented result);
+    # the whole SavedModel less, since its graph (tf.Example parsing for 64 columns) stays.
+    assert original["weights_gzipped_bytes"] / pruned["weights_gzipped_bytes"] >= 3.0
+    assert original["gzipped_bytes"] / pruned["gzipped_bytes"] >= 2.0
+    # Not compressed, a pruned model is as big as the original (zeros take as much room).
+    assert pruned["weights_bytes"] == pytest.approx(original["weights_bytes"], rel=0.01)
+
+
+def test_int8_makes_the_model_3_5x_smaller_than_the_float32_original(digits_run):
+    rows = digits_run.rows()
+    original = rows["original"]
+    for name in ("int8", "prune 80% -> int8"):
+        assert rows[name]["format"] == "tflite"
+        assert original["gzipped_bytes"] / rows[name]["gzipped_bytes"] >= 3.5, name
+        assert original["size_bytes"] / rows[name]["size_bytes"] >= 3.5, name
+    # Pruning and quantization compose.
+    assert rows["prune 80% -> int8"]["gzipped_bytes"] < rows["int8"]["gzipped_bytes"]
+
+
+def test_accuracy_drops_by_at_most_one_point_and_the_results_are_blessed(digits_run):
+    rows = digits_run.rows()
+    assert rows["original"]["accuracy"] >= 0.95
+    for name in ("prune 80%", "int8", "prune 80% -> int8"):
+        assert rows["original"]["accuracy"] - rows[name]["accuracy"] <= 0.01, name
+    assert digits_run.blessed == {"prune+int8": True, "int8": True}
+
+
+def test_latency_before_and_after_is_recorded(digits_run):
+    for name, row in digits_run.rows().items():
+        assert row["latency_single_ms"] > 0, name
+        assert row["latency_batch_ms"] > 0, name
+        assert row["batch_size"] == 128
+
+
+def test_the_combined_chart_and_table_render(digits_run):
+    combined = combined_report(digits_run)
+
+    png = report.plot(combined)
+    table = report.table(combined)
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert table.count("\n") == 5  # header, rule, four models
+    assert "| prune 80% -> int8 | tflite |" in table
