@@ -22,6 +22,13 @@ format: setup
 demo: setup
 	$(BIN)/tfrelay demo
 
+# Issue 8's benchmark (benchmarks/README.md): tfrelay against KServe, FastAPI and BentoML, the
+# in-process ceiling, hot swaps under load and the polling cost on S3. Installs wrk/h2load and
+# the peers' venvs when missing. Options go in BENCH_ARGS, e.g. BENCH_ARGS=--quick.
+.PHONY: bench
+bench: setup
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
 # Re-resolve constraints.txt after changing dependencies in pyproject.toml or constraints.in.
 lock:
 	@bash scripts/lock.sh

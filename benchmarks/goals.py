@@ -1,0 +1,200 @@
+"""Issue 8's goals, checked against one run's results, each as a measured ratio.
+
+A goal whose figures the run did not measure (a scenario, server or model left out) is
+"skipped", never passed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.config import BenchConfig
+
+PASS, FAIL, SKIP = "pass", "FAIL", "skipped"
+
+
+def _goal(name: str, target: str, measured: str, ok: bool | None) -> dict[str, Any]:
+    return {
+        "goal": name,
+        "target": target,
+        "measured": measured,
+        "status": SKIP if ok is None else PASS if ok else FAIL,
+    }
+
+
+def _point(
+    points: list[dict[str, Any]],
+    server: str,
+    model: str,
+    concurrency: int,
+    protocol: str = "rest",
+    instances: int = 1,
+) -> dict[str, Any] | None:
+    for p in points:
+        if (p["server"], p["model"], p["concurrency"], p["protocol"], p["instances"]) == (
+            server,
+            model,
+            concurrency,
+            protocol,
+            instances,
+        ):
+            return p
+    return None
+
+
+def _throughput_goals(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]]:
+    throughput = results.get("throughput", {})
+    points = throughput.get("points", [])
+    out = []
+    for model in config.models:
+        ours, kserve = _point(points, "tfrelay", model, 64), _point(points, "kserve", model, 64)
+        if ours and kserve and kserve["rps"]:
+            ratio = ours["rps"] / kserve["rps"]
+            out.append(
+                _goal(
+                    f"REST 64 conns, {model}: >= 3x KServe req/s, p99 <= 30 ms",
+                    "ratio >= 3.0, p99 <= 30 ms",
+                    f"{ratio:.2f}x ({ours['rps']:.0f} vs {kserve['rps']:.0f} req/s), "
+                    f"p99 {ours['p99_ms']:.1f} ms",
+                    ratio >= 3.0 and ours["p99_ms"] <= 30.0 and ours["failed"] == 0,
+                )
+            )
+        else:
+            out.append(_goal(f"REST 64 conns, {model}: >= 3x KServe", "ratio >= 3.0", "-", None))
+        ours, kserve = _point(points, "tfrelay", model, 1), _point(points, "kserve", model, 1)
+        if ours and kserve and kserve["p50_ms"]:
+            ratio = ours["p50_ms"] / kserve["p50_ms"]
+            out.append(
+                _goal(
+                    f"REST 1 conn, {model}: p50 <= 0.5x KServe's",
+                    "ratio <= 0.5",
+                    f"{ratio:.2f}x ({ours['p50_ms']:.3f} vs {kserve['p50_ms']:.3f} ms)",
+                    ratio <= 0.5,
+                )
+            )
+        else:
+            out.append(_goal(f"REST 1 conn, {model}: p50 <= 0.5x KServe's", "<= 0.5", "-", None))
+        for concurrency in config.concurrency:
+            rest = _point(points, "tfrelay", model, concurrency)
+            grpc = _point(points, "tfrelay", model, concurrency, "grpc")
+            name = f"gRPC >= REST, {model}, {concurrency} conns (req/s)"
+            if rest and grpc and rest["rps"]:
+                ratio = grpc["rps"] / rest["rps"]
+                out.append(
+                    _goal(
+                        name,
+                        "ratio >= 1.0",
+                        f"{ratio:.2f}x ({grpc['rps']:.0f} vs {rest['rps']:.0f} req/s)",
+                        ratio >= 1.0 and grpc["failed"] == 0,
+                    )
+                )
+            else:
+                out.append(_goal(name, "ratio >= 1.0", "-", None))
+        ceiling = throughput.get("ceiling", {}).get(model)
+        batched = [
+            p
+            for p in points
+            if p["server"] == "tfrelay"
+            and p["model"] == model
+            and p["protocol"] == "rest"
+            and p["instances"] == config.batch_instances
+        ]
+        name = (
+            f"{config.batch_instances}-instance requests, {model}: >= 50% of the in-process "
+            "batch ceiling (predictions/s)"
+        )
+        if ceiling and batched:
+            best = max(batched, key=lambda p: p["predictions_per_s"])
+            top = ceiling["signature_batch"]["predictions_per_s"]
+            ratio = best["predictions_per_s"] / top
+            batching = "--enable_batching" in " ".join(config.tfrelay_flags)
+            out.append(
+                _goal(
+                    name,
+                    "ratio >= 0.5",
+                    f"{ratio:.2f} ({best['predictions_per_s']:.0f} vs {top:.0f}/s, "
+                    f"{best['concurrency']} conns, batching {'on' if batching else 'off'})",
+                    ratio >= 0.5 and best["failed"] == 0,
+                )
+            )
+        else:
+            out.append(_goal(name, "ratio >= 0.5", "-", None))
+    return out
+
+
+def _hotswap_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    swap = results.get("hotswap")
+    if not swap:
+        return [
+            _goal(f"hot swap: {name}", target, "-", None)
+            for name, target in (
+                ("0 failed requests", "0"),
+                ("p99 during swaps <= 1.5x steady", "<= 1.5"),
+                ("RSS after last swap within 10% of after the first", "|change| <= 10%"),
+            )
+        ]
+    swaps = swap["swaps_done"]
+    p99_ratio = (
+        swap["during"]["p99_ms"] / swap["steady"]["p99_ms"] if swap["steady"]["p99_ms"] else 0
+    )
+    rss_change = swap["rss_change"]
+    return [
+        _goal(
+            f"hot swap: 0 failed requests over {swaps} swaps",
+            "0",
+            f"{swap['failed']} of {swap['requests']}",
+            swap["failed"] == 0 and swaps == swap["swaps_requested"],
+        ),
+        _goal(
+            "hot swap: p99 during swaps <= 1.5x steady",
+            "ratio <= 1.5",
+            f"{p99_ratio:.2f}x ({swap['during']['p99_ms']:.1f} vs {swap['steady']['p99_ms']:.1f} ms)",
+            p99_ratio <= 1.5,
+        ),
+        _goal(
+            f"hot swap: RSS after swap {swaps} within 10% of after swap 1",
+            "|change| <= 10%",
+            f"{rss_change * 100:+.1f}% ({swap['rss_after_first_mb']:.0f} -> "
+            f"{swap['rss_after_last_mb']:.0f} MB)",
+            abs(rss_change) <= 0.10,
+        ),
+    ]
+
+
+def _polling_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    polling = results.get("polling")
+    name = "polling: one listing per model per poll, whatever the bucket holds"
+    if not polling or not polling.get("models"):
+        return [_goal(name, "1.0", "-", None)]
+    per_poll = [m["listings_per_poll"] for m in polling["models"]]
+    counted = [m["s3_list_requests_per_poll"] for m in polling["models"]]
+    worst = max(per_poll)
+    return [
+        _goal(
+            name,
+            "1 (server metrics and moto's log, rounded)",
+            f"max {worst:.2f} (server metrics), max {max(counted):.2f} (moto's log), "
+            f"over {len(per_poll)} buckets of {min(m['objects'] for m in polling['models'])}-"
+            f"{max(m['objects'] for m in polling['models'])} objects",
+            # A poll in flight at either end of the window shifts a count by one: round.
+            all(0.5 <= v < 1.5 for v in per_poll + counted),
+        )
+    ]
+
+
+def evaluate(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]]:
+    """Every goal with its measured figure and pass / FAIL / skipped."""
+    return [*_throughput_goals(results, config), *_hotswap_goals(results), *_polling_goals(results)]
+
+
+def summary(goals: list[dict[str, Any]]) -> str:
+    """The goals as a plain-text table."""
+    width = max(len(g["goal"]) for g in goals)
+    lines = ["", "Issue 8 goals (this run, ratios measured side by side):"]
+    for g in goals:
+        lines.append(f"  {g['status']:7}  {g['goal']:{width}}  {g['measured']}")
+    passed = sum(g["status"] == PASS for g in goals)
+    failed = sum(g["status"] == FAIL for g in goals)
+    skipped = sum(g["status"] == SKIP for g in goals)
+    lines.append(f"  {passed} of {len(goals)} goals passed ({failed} failed, {skipped} skipped)")
+    return "\n".join(lines)

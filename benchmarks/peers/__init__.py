@@ -1,0 +1,1 @@
+"""The peer servers (each run from its own venv) and the model code they share."""
