@@ -258,12 +258,12 @@ def _optimize(
         done.append(technique)
         name = describe(done)
         if isinstance(technique, Quantize):
-            content, details = techniques.quantize(
+            tflite_model, details = techniques.quantize(
                 os.path.join(current_uri, SERVING_DIR), technique, representative
             )
             tflite_path = os.path.join(scratch, TFLITE_FILE)
             with open(tflite_path, "wb") as f:
-                f.write(content)
+                f.write(tflite_model)
             row, _ = measure.measure(
                 name,
                 tflite_path,

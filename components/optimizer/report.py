@@ -134,7 +134,9 @@ def plot(report: Mapping) -> bytes:
         top = max(values) if values else 1
         ax.set_ylim(0, top * 1.25 if top else 1)
         for index, (bar, value) in enumerate(zip(bars, values, strict=True)):
-            label = f"{value:.1f}" if value < 1000 else f"{value:.0f}"
+            label = (
+                f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 1000 else f"{value:.0f}"
+            )
             if index and lower_is_better and value:
                 factor = values[0] / value
                 label += (

@@ -132,8 +132,9 @@ def select_layers(core: keras.Model, technique: str, requested: Sequence[str] = 
         described = ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in unsupported)
         others = [layer.name for layer in candidates if layer not in unsupported]
         raise TechniqueError(
-            f"{technique} does not support layer {described}: TensorFlow Model Optimization "
-            f"has no {technique} rule for it"
+            f"{technique} does not support layer{'s' if len(unsupported) > 1 else ''} "
+            f"{described}: TensorFlow Model Optimization has no {technique} rule for "
+            f"{'them' if len(unsupported) > 1 else 'it'}"
             + (
                 " (a nested model: flatten it into the core)"
                 if any(isinstance(layer, keras.Model) for layer in unsupported)
@@ -208,13 +209,20 @@ def _fine_tune(
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
-    model.fit(
-        train.dataset(settings.batch_size).repeat(),
-        steps_per_epoch=steps_per_epoch,
-        epochs=epochs,
-        verbose=0,
-        callbacks=[*callbacks, _EpochLogger(technique, epochs)],
-    )
+    try:
+        model.fit(
+            train.dataset(settings.batch_size).repeat(),
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[*callbacks, _EpochLogger(technique, epochs)],
+        )
+    except (tf.errors.OpError, ValueError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TechniqueError(
+            f"{technique}: fine-tuning the wrapped model failed: {first}. The core must accept "
+            "the Trainer's preprocessed features and end in a softmax over the classes."
+        ) from err
     return steps_per_epoch * epochs
 
 

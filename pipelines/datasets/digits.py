@@ -19,8 +19,10 @@ import csv
 import os
 import pathlib
 import random
+from typing import TYPE_CHECKING
 
-import tf_keras as keras
+if TYPE_CHECKING:
+    import tf_keras as keras
 
 LABEL_KEY = "label"
 SIDE = 8
@@ -71,6 +73,8 @@ def build_cnn(input_width: int, num_outputs: int, config: object = None) -> kera
     Raises:
       ValueError: the input is not the 64 pixels.
     """
+    import tf_keras as keras  # here, so writing the CSV does not load TensorFlow
+
     if input_width != SIDE * SIDE:
         raise ValueError(
             f"The digits CNN reads the {SIDE * SIDE} pixel columns as an {SIDE}x{SIDE} image; the "

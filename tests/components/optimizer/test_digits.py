@@ -72,3 +72,26 @@ def test_the_combined_chart_and_table_render(digits_run):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert table.count("\n") == 5  # header, rule, four models
     assert "| prune 80% -> int8 | tflite |" in table
+
+
+def test_the_digits_csv_has_64_ordered_pixel_columns_and_a_label(tmp_path):
+    import csv
+
+    from tfrelay.pipelines.datasets import digits
+
+    with open(digits.write_all(tmp_path)) as f:
+        rows = list(csv.DictReader(f))
+
+    assert len(rows) == 1797
+    assert list(rows[0]) == [digits.LABEL_KEY, *digits.FEATURE_KEYS]
+    assert digits.FEATURE_KEYS == sorted(digits.FEATURE_KEYS)  # the Trainer's default order
+    assert {int(r[digits.LABEL_KEY]) for r in rows} == set(range(10))
+    assert all(0 <= int(r[name]) <= 16 for r in rows[:50] for name in digits.FEATURE_KEYS)
+
+
+def test_the_cnn_core_needs_the_64_pixels():
+    from tfrelay.pipelines.datasets import digits
+
+    assert digits.build_cnn(64, 10).count_params() >= 100_000
+    with pytest.raises(ValueError, match="feature_keys=digits.FEATURE_KEYS"):
+        digits.build_cnn(70, 10)
