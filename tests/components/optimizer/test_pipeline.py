@@ -52,7 +52,7 @@ def pipeline_run(tmp_path_factory):
     optimizer = Optimizer(
         model=trainer.outputs["model"],
         examples=example_gen.outputs["examples"],
-        techniques=[Prune(target_sparsity=0.5, epochs=5), Quantize("int8")],
+        techniques=[Prune(target_sparsity=0.5, epochs=10), Quantize("int8")],
         max_accuracy_drop=0.02,
     )
     pusher = BucketPusher(
