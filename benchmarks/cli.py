@@ -60,6 +60,12 @@ def parser() -> argparse.ArgumentParser:
     add("--ceiling-seconds", type=float, help="seconds per ceiling figure (default 5; --quick 2)")
     add("--tfrelay-flags", default="", help="extra tfrelay-model-server flags, one string")
     add("--grpc-streams", type=int, default=1, help="streams per h2load connection")
+    add(
+        "--rest-loadgen",
+        choices=("wrk", "h2load"),
+        default="wrk",
+        help="REST load generator of the throughput points (h2load: --h1, a second opinion)",
+    )
     add("--swaps", type=int, help="versions published under load (default 20; --quick 5)")
     add("--swap-concurrency", type=int, default=64)
     add("--swap-poll-seconds", type=float, default=1.0)
@@ -92,6 +98,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         warmup=pick(args.warmup, 3, 1),
         ceiling_seconds=pick(args.ceiling_seconds, 5, 2),
         tfrelay_flags=shlex.split(args.tfrelay_flags),
+        rest_loadgen=args.rest_loadgen,
         grpc_streams=args.grpc_streams,
         swaps=int(pick(args.swaps, 20, 5)),
         swap_concurrency=args.swap_concurrency,
@@ -142,6 +149,7 @@ def meta(config: BenchConfig, started: datetime.datetime) -> dict[str, Any]:
             "duration_s": config.duration,
             "warmup_s": config.warmup,
             "ceiling_s": config.ceiling_seconds,
+            "rest_loadgen": config.rest_loadgen,
             "grpc_streams_per_connection": config.grpc_streams,
             "wrk": tools.tool_version(["wrk", "-v"]),
             "h2load": tools.tool_version(["h2load", "--version"]),
@@ -197,8 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         results["polling"] = polling.run(config)
     results["meta"]["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     results["goals"] = goals.evaluate(results, config)
+    results["noise"] = goals.noise(results)
     json_path, png_path = report.write(results, config.results_dir, started)
     print(goals.summary(results["goals"]))
+    if results["noise"]:
+        print(f"\nbench: the server core was shared in {len(results['noise'])} point(s):")
+        print("\n".join(f"  {line}" for line in results["noise"]))
     print(f"bench: results in {json_path} and {png_path} (also latest.json, latest.png)")
     return 0
 

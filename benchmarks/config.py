@@ -22,6 +22,7 @@ class BenchConfig:
       warmup: seconds of load before each measured run (not recorded).
       ceiling_seconds: seconds per in-process ceiling measurement.
       tfrelay_flags: extra TF Serving flags for tfrelay-model-server.
+      rest_loadgen: "wrk" or "h2load" (HTTP/1.1) for the throughput scenario's REST points.
       grpc_streams: concurrent streams per h2load connection (1: one request per connection,
         as wrk).
       swaps: new versions published in the hot-swap scenario.
@@ -49,6 +50,7 @@ class BenchConfig:
     warmup: float
     ceiling_seconds: float
     tfrelay_flags: list[str]
+    rest_loadgen: str
     grpc_streams: int
     swaps: int
     swap_concurrency: int

@@ -187,6 +187,20 @@ def evaluate(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any
     return [*_throughput_goals(results, config), *_hotswap_goals(results), *_polling_goals(results)]
 
 
+def noise(results: dict[str, Any], threshold: float = 0.1) -> list[str]:
+    """Points where other work took more than `threshold` of the server core (a busy machine):
+    their figures are lower than the server can do."""
+    warnings = []
+    for p in results.get("throughput", {}).get("points", []):
+        other = p.get("server_core_busy", 0.0) - p.get("server_cpu", 0.0)
+        if other > threshold:
+            warnings.append(
+                f"{p['server']} {p['protocol']} {p['model']} c={p['concurrency']} "
+                f"x{p['instances']}: other work took {other:.0%} of the server core"
+            )
+    return warnings
+
+
 def summary(goals: list[dict[str, Any]]) -> str:
     """The goals as a plain-text table."""
     width = max(len(g["goal"]) for g in goals)

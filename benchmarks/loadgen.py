@@ -23,6 +23,7 @@ from benchmarks.procs import BENCH
 
 WRK_SCRIPT = BENCH / "lua" / "post.lua"
 GRPC_HEADERS = ("content-type: application/grpc", "te: trailers")
+JSON_HEADERS = ("content-type: application/json",)
 
 
 @dataclasses.dataclass
@@ -146,8 +147,12 @@ def h2load(
     cpu: int,
     headers: tuple[str, ...] = GRPC_HEADERS,
     streams: int = 1,
+    http1: bool = False,
 ) -> LoadResult:
     """Runs h2load for `seconds` (POSTing `body_file` with `headers`) and returns its figures.
+
+    With `http1`, h2load speaks HTTP/1.1 (`--h1`, one request at a time per connection): a
+    second opinion on wrk's REST figures.
 
     Latency percentiles come from h2load's per-request log (h2load itself prints only
     min/max/mean).
@@ -155,7 +160,8 @@ def h2load(
     with tempfile.TemporaryDirectory() as tmp:
         log_file = pathlib.Path(tmp) / "requests.tsv"
         argv = [
-            "taskset", "-c", str(cpu), "h2load", "-t1", f"-c{concurrency}", f"-m{streams}",
+            "taskset", "-c", str(cpu), "h2load", *(["--h1"] if http1 else []),
+            "-t1", f"-c{concurrency}", f"-m{streams}",
             f"-D{max(1, math.ceil(seconds))}", "-d", str(body_file),
             *(arg for header in headers for arg in ("-H", header)),
             f"--log-file={log_file}", url,

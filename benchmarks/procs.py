@@ -63,17 +63,25 @@ def core_busy_seconds(cpu: int) -> float:
     raise RuntimeError(f"no cpu{cpu} in /proc/stat")
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of every live process in process group `pgid` (a server and
-    the workers it started)."""
-    total = 0
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process and all its live descendants (a server and
+    the workers it started, whatever their session)."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # fields[0] is the state: pgrp is field 5 of the line
-            total += int(fields[11]) + int(fields[12])
+        child = int(stat.parent.name)
+        # After the name: state, ppid, ..., utime (14th field of the line), stime (15th).
+        children.setdefault(int(fields[1]), []).append(child)
+        ticks[child] = int(fields[11]) + int(fields[12])
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += ticks.get(current, 0)
+        todo.extend(children.get(current, []))
     return total / _TICK
 
 

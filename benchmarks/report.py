@@ -173,6 +173,8 @@ def _polling_panel(ax, results: dict[str, Any]) -> None:
         ],
     )
     ax.tick_params(axis="x", labelsize=7)
+    top = max(max(m["listings_per_poll"], m["s3_list_requests_per_poll"]) for m in models)
+    ax.set_ylim(0, max(1.6, top * 1.3))  # room for the legend
     ax.set_title("polling cost on S3 per model per poll (goal: 1 listing)")
     ax.legend(fontsize=7)
 

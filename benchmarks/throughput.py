@@ -24,8 +24,8 @@ from benchmarks.procs import (
     PROJECT_BIN,
     REPO,
     core_busy_seconds,
-    group_cpu_seconds,
     http_json,
+    tree_cpu_seconds,
 )
 from benchmarks.servers import (
     START_TIMEOUT,
@@ -89,11 +89,24 @@ class _Point:
     def measure(self, protocol: str, concurrency: int, instances: int) -> dict[str, Any]:
         config = self.config
         body = self.bodies[(protocol, instances)]
-        if protocol == "rest":
+        if protocol == "rest" and config.rest_loadgen == "wrk":
             url = self.server.predict_url(self.case.name)
 
             def run(seconds: float) -> loadgen.LoadResult:
                 return loadgen.wrk(url, body, concurrency, seconds, config.load_cpu)
+        elif protocol == "rest":
+            url = self.server.predict_url(self.case.name)
+
+            def run(seconds: float) -> loadgen.LoadResult:
+                return loadgen.h2load(
+                    url,
+                    body,
+                    concurrency,
+                    seconds,
+                    config.load_cpu,
+                    headers=loadgen.JSON_HEADERS,
+                    http1=True,
+                )
         else:
 
             def run(seconds: float) -> loadgen.LoadResult:
@@ -110,10 +123,10 @@ class _Point:
             run(config.warmup)
         before = failed_requests(self.server, self.case.name) if self.server.metrics else None
         core_before = core_busy_seconds(config.server_cpu)
-        server_before = group_cpu_seconds(self.server.process.pid)
+        server_before = tree_cpu_seconds(self.server.process.pid)
         result = run(config.duration)
         core_busy = core_busy_seconds(config.server_cpu) - core_before
-        server_busy = group_cpu_seconds(self.server.process.pid) - server_before
+        server_busy = tree_cpu_seconds(self.server.process.pid) - server_before
         point: dict[str, Any] = {
             "server": self.server.kind,
             "protocol": protocol,
