@@ -240,7 +240,7 @@ def export_model(
       The serving directory.
     """
     serving_dir = serving_dir or os.path.join(model_uri, SERVING_DIR)
-    module = ServingModel(core, spec)
+    module = ServingModel(_weights_only(core), spec)
     tf.saved_model.save(module, serving_dir, signatures=module.signatures())
     write_warmup_file(serving_dir, warmup_requests(spec, warmup_examples))
     tfrelay_dir = os.path.join(model_uri, TFRELAY_DIR)
@@ -248,6 +248,19 @@ def export_model(
     with tf.io.gfile.GFile(os.path.join(tfrelay_dir, SPEC_FILE), "w") as f:
         f.write(json.dumps(spec.to_json(), indent=2, sort_keys=True))
     return serving_dir
+
+
+def _weights_only(core: keras.Model) -> keras.Model:
+    """The core without its optimizer: a compiled model tracks Adam's slots, which would triple
+    the exported variables. Falls back to the core itself for models clone_model cannot copy
+    (subclassed ones), whose optimizer is then detached instead."""
+    try:
+        clone = keras.models.clone_model(core)
+    except (ValueError, TypeError, NotImplementedError):
+        core.optimizer = None
+        return core
+    clone.set_weights(core.get_weights())
+    return clone
 
 
 def load_tabular_model(model_uri: str) -> tuple[keras.Model, TabularSpec]:

@@ -192,12 +192,55 @@ def _first_value(values: tf.Tensor, counts: tf.Tensor, default: tf.Tensor) -> tf
     return tf.where(counts > 0, padded[:, 0], default)
 
 
+def _view_descriptors() -> bytes:
+    """A FileDescriptorSet with tensorflow.Features and a wire-compatible view of Example whose
+    `features` field is repeated.
+
+    TF Serving merges a request's context into each example by concatenating serialized
+    protos; protobuf parsing then merges the two `features` maps. decode_proto keeps only the
+    last occurrence of a singular field, so we read Example through this view to see every
+    occurrence and apply the merge ourselves (last entry per key wins).
+    """
+    from google.protobuf import descriptor_pb2
+    from tensorflow.core.example import feature_pb2
+
+    files = descriptor_pb2.FileDescriptorSet()
+    feature_file = files.file.add()
+    feature_pb2.DESCRIPTOR.CopyToProto(feature_file)
+    view = files.file.add(
+        name="tfrelay/example_view.proto",
+        package="tfrelay",
+        dependency=[feature_file.name],
+        syntax="proto3",
+    )
+    message = view.message_type.add(name="RepeatedFeaturesExample")
+    message.field.add(
+        name="features",
+        number=1,  # Example.features
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        type_name=".tensorflow.Features",
+    )
+    return b"bytes://" + files.SerializeToString()
+
+
+_REPEATED_FEATURES_EXAMPLE = "tfrelay.RepeatedFeaturesExample"
+_VIEW_DESCRIPTORS = _view_descriptors()
+
+
 def _decode(
-    messages: tf.Tensor, message_type: str, fields: list[str], dtypes: list[tf.DType]
+    messages: tf.Tensor,
+    message_type: str,
+    fields: list[str],
+    dtypes: list[tf.DType],
+    descriptor_source: bytes = b"local://",
 ) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """tf.io.decode_proto on a [n] batch, also when n == 0 (which the op itself rejects)."""
     padded = tf.concat([messages, tf.constant([""], tf.string)], axis=0)
-    counts, values = tf.io.decode_proto(padded, message_type, fields, dtypes)
+    # Bytes, not str: a str attribute would be re-encoded as UTF-8 and corrupt the descriptors.
+    counts, values = tf.io.decode_proto(
+        padded, message_type, fields, dtypes, descriptor_source=descriptor_source
+    )
     return counts[:-1], [v[:-1] for v in values]
 
 
@@ -213,7 +256,8 @@ def decode_examples(serialized: tf.Tensor, features: Sequence[Feature]) -> dict[
 
     Clients of TF Serving's Classify/Regress APIs cannot know which columns were stored as
     integers (REST turns `40` into an int64 and `40.0` into a float), and `tf.io.parse_example`
-    rejects the other type. This walks the Example protos with `tf.io.decode_proto` instead.
+    rejects the other type. This walks the Example protos with `tf.io.decode_proto` instead, for
+    all columns at once, so the graph does not grow with the number of columns.
 
     Args:
       serialized: a [batch] string tensor of tf.Examples.
@@ -223,41 +267,45 @@ def decode_examples(serialized: tf.Tensor, features: Sequence[Feature]) -> dict[
       {feature name: [batch] tensor}, float32 (missing: NaN) or string (missing: "").
     """
     batch = tf.shape(serialized)[0]
-    counts, (features_field,) = _decode(serialized, "tensorflow.Example", ["features"], [tf.string])
-    features_proto = _first_value(features_field, counts[:, 0], tf.constant("", tf.string))
+    names = tf.constant([f.name for f in features], tf.string)
+    columns = len(features)
+    # Every occurrence of Example.features, in wire order (see _view_descriptors).
+    counts, (occurrences,) = _decode(
+        serialized, _REPEATED_FEATURES_EXAMPLE, ["features"], [tf.string], _VIEW_DESCRIPTORS
+    )
+    occurrences = tf.RaggedTensor.from_tensor(occurrences, lengths=counts[:, 0])
     entry_counts, (entries,) = _decode(
-        features_proto, "tensorflow.Features", ["feature"], [tf.string]
+        occurrences.flat_values, "tensorflow.Features", ["feature"], [tf.string]
     )
     entries = tf.RaggedTensor.from_tensor(entries, lengths=entry_counts[:, 0])
-    example_of_entry = entries.value_rowids()
+    example_of_entry = tf.gather(occurrences.value_rowids(), entries.value_rowids())
     _, (keys, values) = _decode(
         entries.flat_values,
         "tensorflow.Features.FeatureEntry",
         ["key", "value"],
         [tf.string, tf.string],
     )
-    keys, values = keys[:, 0], values[:, 0]
+    # Every (entry, column) pair whose key is a wanted column.
+    hits = tf.where(tf.equal(keys[:, 0][:, None], names[None, :]))
+    entry, column = hits[:, 0], hits[:, 1]
+    cells = tf.gather(example_of_entry, entry) * columns + column
+    # A key twice in one example (context + example, merged by concatenation) keeps its last
+    # entry, as protobuf merging does; -1 marks cells no entry filled.
+    last = tf.math.unsorted_segment_max(tf.range(tf.shape(entry)[0]), cells, batch * columns)
+    filled = last >= 0
+    chosen = tf.gather(values[:, 0], tf.gather(entry, tf.maximum(last, 0)))
     list_counts, (bytes_lists, float_lists, int64_lists) = _decode(
-        values, "tensorflow.Feature", ["bytes_list", "float_list", "int64_list"], [tf.string] * 3
+        chosen, "tensorflow.Feature", ["bytes_list", "float_list", "int64_list"], [tf.string] * 3
     )
-    decoded = {}
-    for feature in features:
-        mine = tf.equal(keys, feature.name)
-        rows = tf.boolean_mask(example_of_entry, mine)[:, None]
-        has_ints = tf.boolean_mask(list_counts, mine)[:, 2] > 0
-        floats = _first(
-            tf.boolean_mask(float_lists, mine)[:, 0], "tensorflow.FloatList", tf.float32, np.nan
-        )
-        ints = _first(tf.boolean_mask(int64_lists, mine)[:, 0], "tensorflow.Int64List", tf.int64, 0)
-        if feature.kind is Kind.NUMERIC:
-            value = tf.where(has_ints, tf.cast(ints, tf.float32), floats)
-            missing = tf.constant(np.nan, tf.float32)
-        else:
-            strings = _first(
-                tf.boolean_mask(bytes_lists, mine)[:, 0], "tensorflow.BytesList", tf.string, ""
-            )
-            value = tf.where(has_ints, tf.strings.as_string(ints), strings)
-            missing = tf.constant("", tf.string)
-        present = tf.scatter_nd(rows, tf.ones_like(rows[:, 0], tf.bool), [batch])
-        decoded[feature.name] = tf.where(present, tf.scatter_nd(rows, value, [batch]), missing)
-    return decoded
+    has_ints = list_counts[:, 2] > 0
+    floats = _first(float_lists[:, 0], "tensorflow.FloatList", tf.float32, np.nan)
+    ints = _first(int64_lists[:, 0], "tensorflow.Int64List", tf.int64, 0)
+    strings = _first(bytes_lists[:, 0], "tensorflow.BytesList", tf.string, "")
+    numbers = tf.where(filled, tf.where(has_ints, tf.cast(ints, tf.float32), floats), np.nan)
+    texts = tf.where(filled, tf.where(has_ints, tf.strings.as_string(ints), strings), "")
+    numbers = tf.reshape(numbers, [batch, columns])
+    texts = tf.reshape(texts, [batch, columns])
+    return {
+        feature.name: numbers[:, index] if feature.kind is Kind.NUMERIC else texts[:, index]
+        for index, feature in enumerate(features)
+    }

@@ -83,8 +83,14 @@ def compute_stats(batches, features: Sequence[Feature]) -> FeatureStats:
 class Preprocessor(tf.Module):
     """Raw features -> [batch, width] float32: impute, standardize, one-hot.
 
+    Columns: every numeric feature (in feature order), then each categorical feature's one-hot
+    block. Each numeric column is standardized on its own before the columns are stacked: int8
+    quantization gives a stacked tensor one scale (TFLite's PACK shares quantization parameters),
+    so raw columns of different magnitudes must not meet. Missing values are imputed after
+    stacking, in one op: the mean standardizes to exactly 0.
+
     Args:
-      features: the input features, in the order their columns appear.
+      features: the input features.
       stats: statistics of the training data.
     """
 
@@ -92,31 +98,35 @@ class Preprocessor(tf.Module):
         super().__init__(name="preprocessor")
         self.features = list(features)
         self.stats = stats
-        self._means = {n: tf.constant(v, tf.float32) for n, v in stats.means.items()}
-        self._stds = {n: tf.constant(v, tf.float32) for n, v in stats.stds.items()}
-        self._vocabularies = {n: tf.constant(v, tf.string) for n, v in stats.vocabularies.items()}
+        self._numeric = [f.name for f in self.features if f.kind is Kind.NUMERIC]
+        self._categorical = [f.name for f in self.features if f.kind is Kind.CATEGORICAL]
+        self._vocabularies = {
+            n: tf.constant(stats.vocabularies[n], tf.string) for n in self._categorical
+        }
 
     @property
     def width(self) -> int:
-        return sum(
-            1 if f.kind is Kind.NUMERIC else len(self.stats.vocabularies[f.name])
-            for f in self.features
-        )
+        return len(self._numeric) + sum(len(self.stats.vocabularies[n]) for n in self._categorical)
 
     def __call__(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
         columns = []
-        for feature in self.features:
-            values = inputs[feature.name]
-            if feature.kind is Kind.NUMERIC:
-                values = tf.cast(values, tf.float32)
-                mean = self._means[feature.name]
-                values = tf.where(tf.math.is_nan(values), mean, values)
-                columns.append(((values - mean) / self._stds[feature.name])[:, None])
-            else:
-                # Comparing against the vocabulary (rather than a hash table) keeps this a
-                # builtin-only TFLite graph; unknown values give an all-zero row.
-                vocabulary = self._vocabularies[feature.name]
-                columns.append(tf.cast(tf.equal(values[:, None], vocabulary[None, :]), tf.float32))
+        if self._numeric:
+            standardized = tf.stack(
+                [
+                    (tf.cast(inputs[name], tf.float32) - self.stats.means[name])
+                    * (1.0 / self.stats.stds[name])
+                    for name in self._numeric
+                ],
+                axis=1,
+            )
+            columns.append(tf.where(tf.math.is_nan(standardized), 0.0, standardized))
+        for name in self._categorical:
+            # Comparing against the vocabulary (rather than a hash table) keeps this a
+            # builtin-only TFLite graph; unknown values give an all-zero row.
+            vocabulary = self._vocabularies[name]
+            columns.append(
+                tf.cast(tf.equal(inputs[name][:, None], vocabulary[None, :]), tf.float32)
+            )
         return tf.concat(columns, axis=1)
 
 

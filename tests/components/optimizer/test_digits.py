@@ -24,15 +24,15 @@ def test_the_digits_cnn_has_more_than_100k_parameters(digits_run):
     assert digits_run.rows()["original"]["parameters"] == core.count_params()
 
 
-def test_pruning_80_percent_makes_the_weights_3x_smaller_gzipped(digits_run):
+def test_pruning_80_percent_makes_the_gzipped_model_3x_smaller(digits_run):
     rows = digits_run.rows()
     original, pruned = rows["original"], rows["prune 80%"]
 
     assert pruned["details"]["achieved_sparsity"] == pytest.approx(0.8, abs=0.01)
-    # What pruning changes, the weights, shrinks 3x once compressed (TFMOT's documented result);
-    # the whole SavedModel less, since its graph (tf.Example parsing for 64 columns) stays.
+    # Once compressed, the weights shrink 3.3x (TFMOT's documented result) and the whole
+    # SavedModel 3.1x: its graph, which pruning does not touch, is small next to the weights.
     assert original["weights_gzipped_bytes"] / pruned["weights_gzipped_bytes"] >= 3.0
-    assert original["gzipped_bytes"] / pruned["gzipped_bytes"] >= 2.0
+    assert original["gzipped_bytes"] / pruned["gzipped_bytes"] >= 3.0
     # Not compressed, a pruned model is as big as the original (zeros take as much room).
     assert pruned["weights_bytes"] == pytest.approx(original["weights_bytes"], rel=0.01)
 
