@@ -35,7 +35,13 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         "(default: WORKDIR/bucket/MODEL)",
     )
     parser.add_argument(
-        "--model-name", default="penguins", help="the name clients address (default: penguins)"
+        "--dataset",
+        choices=["penguins", "digits"],
+        default="penguins",
+        help="the sample dataset and its model settings (digits: scikit-learn's 8x8 digits with a CNN)",
+    )
+    parser.add_argument(
+        "--model-name", help="the name clients address (default: the dataset's name)"
     )
     parser.add_argument(
         "--endpoint", help="the model server's REST URL (default: http://127.0.0.1:8501 locally)"
@@ -73,17 +79,28 @@ def config_from_args(args: argparse.Namespace):
     from tfrelay.pipelines.pipeline import PipelineConfig
 
     workdir = os.path.abspath(args.workdir)
+    model_name = args.model_name or args.dataset
     values: dict = {
-        "model_name": args.model_name,
-        "pipeline_name": args.model_name,
+        "model_name": model_name,
+        "pipeline_name": model_name,
         "data_root": args.data_root or os.path.join(workdir, "data"),
         "pipeline_root": args.pipeline_root or os.path.join(workdir, "pipeline"),
-        "base_path": args.base_path or os.path.join(workdir, "bucket", args.model_name),
+        "base_path": args.base_path or os.path.join(workdir, "bucket", model_name),
         "target": args.target,
         "endpoint": args.endpoint or "",
         "server_state_dir": os.path.join(workdir, "servers"),
         "deploy": not args.no_deploy,
     }
+    if args.dataset == "digits":
+        from tfrelay.pipelines.datasets import digits
+
+        values.update(
+            label_key=digits.LABEL_KEY,
+            feature_keys=list(digits.FEATURE_KEYS),
+            core_model_fn=digits.CORE_MODEL_FN,
+            epochs=12,
+            learning_rate=0.001,
+        )
     if args.epochs:
         values["epochs"] = args.epochs
     if args.beam_arg:

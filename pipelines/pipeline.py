@@ -1,5 +1,5 @@
 """The pipeline: CsvExampleGen -> StatisticsGen -> SchemaGen -> Trainer -> Validator
--> BucketPusher -> ServingDeployer, for any CSV dataset.
+-> (Optimizer) -> BucketPusher -> ServingDeployer, for any CSV dataset.
 
 Every setting is a field of `PipelineConfig`, so the command line, the runners, the notebook and
 the tests build the same pipeline.
@@ -14,6 +14,7 @@ from typing import Any
 from tfx import v1 as tfx
 
 from tfrelay.components.deployer.component import LOCAL, ServingDeployer
+from tfrelay.components.optimizer.component import Optimizer
 from tfrelay.components.pusher.component import BucketPusher
 from tfrelay.components.trainer.component import Trainer
 from tfrelay.components.validator.component import Validator
@@ -41,6 +42,11 @@ class PipelineConfig:
         regression via upper_bound).
       upper_bound: the Validator's maximum for the main metric.
       max_degradation: how much worse than the serving version the candidate may be.
+      optimize: Optimizer techniques in order, e.g. [{"technique": "prune", "target_sparsity":
+        0.5, "epochs": 2}, {"technique": "quantize", "mode": "int8"}]; empty: no Optimizer.
+      max_accuracy_drop: the Optimizer blesses a result only within this accuracy loss.
+      fallback_to_original: push the Trainer's model when the optimized one is not blessed.
+      prefer_tflite: the deployer's server serves model.tflite (quantized models).
       keep_last: versions kept in the bucket (0: all).
       deploy: add the ServingDeployer.
       target: "local" or "kubernetes".
@@ -70,6 +76,10 @@ class PipelineConfig:
     lower_bound: float | None = 0.8
     upper_bound: float | None = None
     max_degradation: float | None = 0.05
+    optimize: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    max_accuracy_drop: float = 0.01
+    fallback_to_original: bool = True
+    prefer_tflite: bool = False
     keep_last: int = 0
     deploy: bool = True
     target: str = LOCAL
@@ -116,14 +126,42 @@ def create_components(config: PipelineConfig) -> list:
         upper_bound=config.upper_bound,
         max_degradation=config.max_degradation,
     )
-    pusher = BucketPusher(
-        model=trainer.outputs["model"],
-        model_blessing=validator.outputs["blessing"],
-        base_path=config.base_path,
-        model_name=config.model_name,
-        keep_last=config.keep_last,
-    )
-    components = [example_gen, statistics_gen, schema_gen, trainer, validator, pusher]
+    components = [example_gen, statistics_gen, schema_gen, trainer, validator]
+    if config.optimize:
+        optimizer = Optimizer(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            model_blessing=validator.outputs["blessing"],
+            techniques=config.optimize,
+            max_accuracy_drop=config.max_accuracy_drop,
+        )
+        components.append(optimizer)
+        fallback = (
+            {
+                "fallback_model": trainer.outputs["model"],
+                "fallback_model_blessing": validator.outputs["blessing"],
+                "fallback": True,
+            }
+            if config.fallback_to_original
+            else {}
+        )
+        pusher = BucketPusher(
+            model=optimizer.outputs["optimized_model"],
+            model_blessing=optimizer.outputs["blessing"],
+            base_path=config.base_path,
+            model_name=config.model_name,
+            keep_last=config.keep_last,
+            **fallback,
+        )
+    else:
+        pusher = BucketPusher(
+            model=trainer.outputs["model"],
+            model_blessing=validator.outputs["blessing"],
+            base_path=config.base_path,
+            model_name=config.model_name,
+            keep_last=config.keep_last,
+        )
+    components.append(pusher)
     if config.deploy:
         components.append(
             ServingDeployer(
@@ -136,6 +174,7 @@ def create_components(config: PipelineConfig) -> list:
                 poll_seconds=config.poll_seconds,
                 kubernetes_config=config.kubernetes_config or None,
                 state_dir=config.server_state_dir or None,
+                prefer_tflite_model=config.prefer_tflite,
             )
         )
     return components

@@ -25,6 +25,7 @@ TIMEOUT_KEY = "timeout_seconds"
 POLL_SECONDS_KEY = "poll_seconds"
 KUBERNETES_CONFIG_KEY = "kubernetes_config"
 STATE_DIR_KEY = "state_dir"
+PREFER_TFLITE_KEY = "prefer_tflite_model"
 
 LOCAL = "local"
 KUBERNETES = "kubernetes"
@@ -43,6 +44,7 @@ class ServingDeployerSpec(types.ComponentSpec):
         POLL_SECONDS_KEY: ExecutionParameter(type=int),
         KUBERNETES_CONFIG_KEY: ExecutionParameter(type=dict[str, Any], optional=True),
         STATE_DIR_KEY: ExecutionParameter(type=str, optional=True),
+        PREFER_TFLITE_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel)}
     OUTPUTS = {ENDPOINT_KEY: ChannelParameter(type=ServingEndpoint)}
@@ -84,6 +86,7 @@ class ServingDeployer(base_component.BaseComponent):
         poll_seconds: int = 2,
         kubernetes_config: dict[str, Any] | None = None,
         state_dir: str | None = None,
+        prefer_tflite_model: bool = False,
     ) -> None:
         """Constructs a ServingDeployer.
 
@@ -99,6 +102,8 @@ class ServingDeployer(base_component.BaseComponent):
           kubernetes_config: KubernetesSettings fields (namespace, image, replicas, resources,
             credentials_secret, ...).
           state_dir: where a local server started here keeps its log (default ~/.tfrelay/servers).
+          prefer_tflite_model: the server it starts (or renders) serves model.tflite when a
+            version has one (an Optimizer's quantized model).
 
         Raises:
           ValueError: an unusable target, endpoint, path or Kubernetes setting.
@@ -141,6 +146,7 @@ class ServingDeployer(base_component.BaseComponent):
             poll_seconds=poll_seconds,
             kubernetes_config=kubernetes_config,
             state_dir=state_dir,
+            prefer_tflite_model=int(prefer_tflite_model),
             serving_endpoint=types.Channel(type=ServingEndpoint),
         )
         super().__init__(spec=spec)

@@ -43,12 +43,15 @@ class Executor(base_executor.BaseExecutor):
         target = exec_properties["target"]
         endpoint = exec_properties.get("endpoint") or ""
         timeout = float(exec_properties["timeout_seconds"])
+        prefer_tflite = bool(int(exec_properties.get("prefer_tflite_model") or 0))
 
         if target == "kubernetes":
             settings = kubernetes_manifests.KubernetesSettings.from_dict(
                 _decoded(exec_properties.get("kubernetes_config"))
             )
-            manifests = kubernetes_manifests.render_manifests(model_name, base_path, settings)
+            manifests = kubernetes_manifests.render_manifests(
+                model_name, base_path, settings, prefer_tflite=prefer_tflite
+            )
             kubernetes_apply.apply_once(manifests)
             endpoint = endpoint or kubernetes_manifests.service_endpoint(settings, model_name)
         else:
@@ -58,6 +61,7 @@ class Executor(base_executor.BaseExecutor):
                 base_path,
                 poll_seconds=float(exec_properties["poll_seconds"]),
                 state_dir=exec_properties.get("state_dir") or local_server.DEFAULT_STATE_DIR,
+                prefer_tflite=prefer_tflite,
             )
 
         pushed = pushed_model.get_int_custom_property(properties.PUSHED) == 1

@@ -74,7 +74,7 @@ def service_endpoint(settings: KubernetesSettings, model_name: str) -> str:
 
 
 def render_manifests(
-    model_name: str, base_path: str, settings: KubernetesSettings
+    model_name: str, base_path: str, settings: KubernetesSettings, prefer_tflite: bool = False
 ) -> list[dict[str, Any]]:
     """The ConfigMap, Deployment and Service for one model.
 
@@ -82,6 +82,7 @@ def render_manifests(
       model_name: the model clients address.
       base_path: the bucket path the server polls.
       settings: cluster settings.
+      prefer_tflite: serve model.tflite when a version has one.
 
     Returns:
       Kubernetes objects as dicts, in apply order.
@@ -112,6 +113,7 @@ def render_manifests(
             f"--model_config_file_poll_wait_seconds={settings.config_poll_seconds}",
             f"--file_system_poll_wait_seconds={settings.poll_seconds}",
             f"--monitoring_config_file={CONFIG_MOUNT}/{MONITORING_CONFIG}",
+            *(["--prefer_tflite_model"] if prefer_tflite else []),
         ],
         "ports": [
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},

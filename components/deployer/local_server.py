@@ -90,6 +90,7 @@ def find_or_start(
     poll_seconds: float,
     state_dir: str = DEFAULT_STATE_DIR,
     start_timeout_seconds: float = 120,
+    prefer_tflite: bool = False,
 ) -> LocalServer:
     """Returns the server at `endpoint`, starting one if none answers.
 
@@ -100,6 +101,7 @@ def find_or_start(
       poll_seconds: `--file_system_poll_wait_seconds` for a server started here.
       state_dir: where a started server's log and pid file go.
       start_timeout_seconds: how long a new server may take to answer.
+      prefer_tflite: start the server with --prefer_tflite_model.
 
     Returns:
       The server.
@@ -132,6 +134,8 @@ def find_or_start(
         "--max_num_load_retries=2",
         "--load_retry_interval_micros=2000000",
     ]
+    if prefer_tflite:
+        command.append("--prefer_tflite_model")
     logging.info("ServingDeployer: starting %s (log: %s)", " ".join(command), log_path)
     with open(log_path, "ab") as log:
         # A new session: the server must outlive this pipeline run and its signals.

@@ -91,3 +91,27 @@ def test_only_yaml_packages_are_written(tmp_path):
 
     with pytest.raises(ValueError, match="KFP uploads .yaml pipeline packages"):
         compile_pipeline(PipelineConfig(), str(tmp_path / "pipeline.json"), IMAGE)
+
+
+def test_a_pipeline_with_the_optimizer_compiles_with_its_techniques(tmp_path):
+    path = tmp_path / "optimized.yaml"
+    assert (
+        pipeline_main(
+            [
+                "compile",
+                f"--output={path}",
+                f"--image={IMAGE}",
+                "--pipeline-root=gs://tfrelay-ci/pipeline-root",
+                "--base-path=gs://tfrelay-ci/models/penguins",
+                '--set=optimize=[{"technique": "prune", "target_sparsity": 0.5, "epochs": 2}, {"technique": "quantize", "mode": "int8"}]',
+                "--set=prefer_tflite=true",
+            ]
+        )
+        == 0
+    )
+    tasks = _spec(path).root.dag.tasks
+    assert "Optimizer" in tasks
+    techniques = json_format.MessageToDict(
+        tasks["Optimizer"].inputs.parameters["techniques"].runtime_value.constant
+    )
+    assert '"quantize"' in techniques and '"int8"' in techniques
