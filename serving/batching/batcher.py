@@ -117,6 +117,15 @@ class Batcher:
         loop = asyncio.get_running_loop()
         key = self._key(servable, signature, inputs, output_keys)
         queue = self._queues.get(key)
+        if (
+            queue is None
+            and self._free_threads > 0
+            and self.config.batch_timeout_micros == 0
+            and self.config.padded_size(rows) == rows
+        ):
+            # Nothing queued to merge with and a batch thread free: a batch of one, run at once
+            # without the queue's bookkeeping, so batching costs nothing at low concurrency.
+            return await self._run_alone(loop, servable, signature, inputs, output_keys, rows)
         if queue is None:
             queue = _Queue(servable, signature, tuple(sorted(inputs)), tuple(output_keys))
             self._queues[key] = queue
@@ -142,6 +151,32 @@ class Batcher:
             self._metrics.input_batch_size.observe(rows, servable.model_name)
         self._schedule()
         return await task.future
+
+    async def _run_alone(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        servable: Servable,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_keys: Sequence[str],
+        rows: int,
+    ) -> dict[str, np.ndarray]:
+        self._free_threads -= 1
+        metrics = self._metrics
+        if metrics is not None:
+            name = servable.model_name
+            metrics.input_batch_size.observe(rows, name)
+            metrics.queuing_latency.observe(0.0, self.config.thread_pool_name)
+            metrics.wrapped_run_count.inc()
+            metrics.processed_batch_size.observe(rows, name)
+            metrics.padding_size.observe(0, name, str(rows))
+        try:
+            return await loop.run_in_executor(
+                self._executor, servable.run, signature, inputs, output_keys
+            )
+        finally:
+            self._free_threads += 1
+            self._schedule()
 
     # -- scheduling (event loop only) ----------------------------------------------------------
 

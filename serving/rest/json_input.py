@@ -327,10 +327,21 @@ def _status_string(error: ServingError) -> str:
 # -- fast conversion --------------------------------------------------------------------------
 
 
+def _fast_strings(value: Any) -> np.ndarray | None:
+    """A flat list of JSON strings as a DT_STRING tensor (anything else: the exact path)."""
+    if type(value) is not list or not value or not all(type(v) is str for v in value):
+        return None
+    array = np.empty(len(value), dtype=object)
+    array[:] = [v.encode("utf-8") for v in value]
+    return array
+
+
 def _fast_tensor(value: Any, dtype: int) -> np.ndarray | None:
     """numpy's conversion when it provably matches `exact_tensor`, else None."""
     np_dtype = NUMPY_DTYPES.get(dtype)
-    if np_dtype is None or np_dtype is object or np_dtype is np.bool_:
+    if np_dtype is object:
+        return _fast_strings(value)
+    if np_dtype is None or np_dtype is np.bool_:
         return None
     try:
         array = np.array(value)

@@ -88,16 +88,26 @@ def _json_ready(alias: str, array: np.ndarray) -> Any:
     if kind in "iub":
         return array
     if kind in "OSU":
-        if alias.endswith(_BYTES_SUFFIX):
-            encode = np.frompyfunc(
-                lambda v: {"b64": base64.b64encode(_as_bytes(v)).decode("ascii")}, 1, 1
-            )
-        else:
-            encode = np.frompyfunc(lambda v: _as_bytes(v).decode("utf-8", "replace"), 1, 1)
-        return encode(array).tolist() if array.ndim else encode(array)
+        encode = _b64_object if alias.endswith(_BYTES_SUFFIX) else _text
+        return _map_nested(encode, array.tolist())
     raise errors.invalid_argument(
         f"Failed to write JSON value for tensor type: {dtype_name_of(array)}"
     )
+
+
+def _text(value: Any) -> str:
+    return _as_bytes(value).decode("utf-8", "replace")
+
+
+def _b64_object(value: Any) -> dict[str, str]:
+    return {"b64": base64.b64encode(_as_bytes(value)).decode("ascii")}
+
+
+def _map_nested(function, values: Any) -> Any:
+    """`function` applied to every leaf of nested lists (a tensor's `tolist()`)."""
+    if isinstance(values, list):
+        return [_map_nested(function, v) for v in values]
+    return function(values)
 
 
 def dtype_name_of(array: np.ndarray) -> str:
