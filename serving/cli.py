@@ -90,7 +90,13 @@ _FLAGS: list[tuple[str, type, str]] = [
         bool,
         "Serialize Predict response tensors as tensor_content instead of typed fields.",
     ),
-    ("enable_batching", bool, "Merge concurrent requests to the same model into batches."),
+    (
+        "enable_batching",
+        bool,
+        "Merge concurrent requests to the same model into batches. tfrelay: on unless set to "
+        "false (a lone request runs at once; a request over max_batch_size runs alone unless "
+        "batching was asked for explicitly).",
+    ),
     (
         "batching_parameters_file",
         str,
@@ -269,7 +275,7 @@ def options_from_args(argv: Sequence[str]) -> ServerOptions:
     for name, advice in UNSUPPORTED_FLAGS.items():
         if getattr(options, name) != getattr(_DEFAULTS, name):
             parser.error(f"argument --{name}: not supported by tfrelay: {advice}")
-    if options.batching_parameters_file and not options.enable_batching:
+    if options.batching_parameters_file and options.enable_batching is False:
         parser.error(
             "argument --batching_parameters_file: requires --enable_batching (as "
             "tensorflow_model_server)"

@@ -49,7 +49,9 @@ class ServerOptions:
     grpc_max_threads: int = 0
     enable_serialization_as_tensor_content: bool = False
     # Batching, warmup, monitoring, TFLite, TLS.
-    enable_batching: bool = False
+    # None (not given): batching on, but a request over max_batch_size runs alone instead of
+    # failing, since the user never asked for batching (tfrelay default; TF Serving's is off).
+    enable_batching: bool | None = None
     batching_parameters_file: str = ""
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 0

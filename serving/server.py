@@ -85,7 +85,7 @@ class ModelServer:
         # Every config file except the model config is read now, so a bad one stops the
         # server before it starts anything (tensorflow_model_server CHECK-fails on them).
         self.batching: BatchingConfig | None = None
-        if options.enable_batching:
+        if options.enable_batching is not False:
             self.batching = (
                 read_batching_parameters(options.batching_parameters_file)
                 if options.batching_parameters_file
@@ -142,7 +142,17 @@ class ModelServer:
             storage_factory=lambda path: ModelStorage(path, options.environ),
         )
         self.batcher = (
-            Batcher(self.batching, self._executor, self.metrics) if self.batching else None
+            Batcher(
+                self.batching,
+                self._executor,
+                self.metrics,
+                # Batching the user did not ask for must not refuse what an unbatched server
+                # answers.
+                oversize_runs_alone=options.enable_batching is None
+                and not options.batching_parameters_file,
+            )
+            if self.batching
+            else None
         )
         self.runner = InferenceRunner(self._executor, self.metrics, self.batcher)
         extra_routes = {"/healthz": self._healthz, "/readyz": self._readyz}

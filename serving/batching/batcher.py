@@ -69,6 +69,8 @@ class Batcher:
       config: the batching parameters.
       executor: the shared inference thread pool.
       metrics: where batching metrics are recorded (optional).
+      oversize_runs_alone: run a request over `max_batch_size` as its own batch instead of
+        refusing it (when batching is tfrelay's default rather than the user's request).
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class Batcher:
         config: BatchingConfig,
         executor: Executor,
         metrics: ServingMetrics | None = None,
+        oversize_runs_alone: bool = False,
     ) -> None:
         self.config = config
+        self._oversize_runs_alone = oversize_runs_alone
         self._executor = executor
         self._metrics = metrics
         self._queues: dict[tuple, _Queue] = {}
@@ -109,12 +113,14 @@ class Batcher:
             merged model call raised.
         """
         rows = _rows(inputs)
+        loop = asyncio.get_running_loop()
+        if rows > self.config.max_batch_size and self._oversize_runs_alone:
+            return await self._run_alone(loop, servable, signature, inputs, output_keys, rows)
         if rows > self.config.max_batch_size:
             raise errors.invalid_argument(
                 f"Task size {rows} is larger than maximum input batch size "
                 f"{self.config.max_batch_size}"
             )
-        loop = asyncio.get_running_loop()
         key = self._key(servable, signature, inputs, output_keys)
         queue = self._queues.get(key)
         if (

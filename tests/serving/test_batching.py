@@ -39,6 +39,7 @@ def _options(model_root, tmp_path, batching: str | None) -> ServerOptions:
         model_base_path=str(model_root / "half_plus_two"),
         monitoring_config_file=str(monitoring),
         rest_api_num_threads=4,
+        enable_batching=False,  # the unbatched reference; batching below when asked
     )
     if batching is not None:
         parameters = tmp_path / "batching.config"
@@ -287,3 +288,21 @@ def test_a_rest_and_a_grpc_request_share_one_model_call(model_root, tmp_path):
     assert list(answer.outputs["y"].float_val) == [3.5]
     assert metrics.wrapped_run_count.value() == 1
     assert metrics.processed_batch_size.snapshot("half_plus_two")[2] == 1
+
+
+def test_default_batching_answers_requests_larger_than_max_batch_size(model_root, tmp_path):
+    # Batching is tfrelay's default, not something the user asked for: a request over
+    # max_batch_size runs as its own batch instead of failing (TF Serving, unbatched, answers it).
+    options = ServerOptions(
+        model_name="half_plus_two", model_base_path=str(model_root / "half_plus_two")
+    )
+    assert options.enable_batching is None
+    with InProcessModelServer(options) as server:
+        wait_for_version(server.url, "half_plus_two", 123)
+        response = httpx.post(
+            f"{server.url}/v1/models/half_plus_two:predict",
+            json={"instances": [1.0] * 1500},
+            timeout=30,
+        )
+        assert response.status_code == 200
+        assert response.json()["predictions"] == [2.5] * 1500

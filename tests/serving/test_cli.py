@@ -79,7 +79,8 @@ def test_version_flag_prints_versions(capsys):
 
 def test_new_tf_serving_flags_and_defaults():
     options = options_from_args(["--model_base_path=/m"])
-    assert options.enable_batching is False and options.batching_parameters_file == ""
+    # Not given: on (tfrelay's default), with TF Serving's parameters.
+    assert options.enable_batching is None and options.batching_parameters_file == ""
     assert options.enable_model_warmup is True and options.num_request_iterations_for_warmup == 0
     assert options.prefer_tflite_model is False and options.ssl_config_file == ""
     assert options.enable_serialization_as_tensor_content is False
@@ -137,7 +138,10 @@ def test_flags_without_effect_are_accepted_with_a_warning(caplog):
         (["--use_alts_credentials=true"], "argument --use_alts_credentials: not supported"),
         (["--platform_config_file=/p.config"], "argument --platform_config_file: not supported"),
         (["--enable_grpc_healthcheck_service"], "probe GET /healthz"),
-        (["--batching_parameters_file=/b"], "requires --enable_batching"),
+        (
+            ["--enable_batching=false", "--batching_parameters_file=/b"],
+            "requires --enable_batching",
+        ),
         (["--grpc_channel_arguments=novalue"], "--grpc_channel_arguments: 'novalue' is not"),
         (["--grpc_max_threads=-1"], "argument --grpc_max_threads: must not be negative"),
     ],
