@@ -297,6 +297,7 @@ class ModelServer:
           ConfigError: the config is missing, unreadable or invalid.
         """
         models = self._read_config()
+        _create_tensorflow_thread_pools()
         self.manager.start()
         self.apply_models(models, initial=True)
         self.source.start()
@@ -624,6 +625,18 @@ def _session_config(path: str):
     from tfrelay.serving.config.text_proto import read_text_proto
 
     return read_text_proto(path, config_pb2.ConfigProto(), "tensorflow_session_config_file")
+
+
+def _create_tensorflow_thread_pools() -> None:
+    """Creates TensorFlow's process-wide thread pools from this (normal-priority) thread.
+
+    The first Session creates them, and new threads inherit their creator's scheduling
+    priority: if a (lower-priority) load thread created them, every model call's intra-op work
+    would run at that priority too.
+    """
+    import tensorflow as tf
+
+    tf.compat.v1.Session(graph=tf.Graph()).close()
 
 
 def version_banner() -> str:

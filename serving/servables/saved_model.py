@@ -64,6 +64,11 @@ class SessionOptions:
             config.intra_op_parallelism_threads = self.intra_op_threads
         if self.inter_op_threads:
             config.inter_op_parallelism_threads = self.inter_op_threads
+        elif self.ops_in_caller_thread:
+            # config.proto: "Negative means all operations are performed in caller's thread" --
+            # the load's restore and init runs too, so a load's work stays on its (lower
+            # priority) loader thread instead of TensorFlow's shared pool.
+            config.inter_op_parallelism_threads = -1
         return config
 
     @property
@@ -107,6 +112,17 @@ class SavedModelServable(Servable):
         self._signatures = {
             name: Signature.from_proto(name, proto) for name, proto in self._signature_defs.items()
         }
+        # Building a callable optimizes its subgraph (milliseconds). Done here, on the loader
+        # thread, for each signature's usual call (every input, every output), so the first
+        # requests after a swap -- and the batch queued behind them -- do not wait for it.
+        for signature in self._signatures.values():
+            if signature.inputs and signature.outputs:
+                try:
+                    self._callable(
+                        signature, tuple(sorted(signature.inputs)), tuple(sorted(signature.outputs))
+                    )
+                except tf.errors.OpError:
+                    pass  # a signature that cannot run as a whole fails at request time, as before
 
     @property
     def signatures(self) -> Mapping[str, Signature]:

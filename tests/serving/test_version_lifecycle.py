@@ -82,35 +82,34 @@ def test_hot_swaps_under_load_fail_no_request_and_pick_up_within_poll_plus_load(
 def test_half_written_version_is_never_served(model_root, tmp_path):
     base = tmp_path / "m"
     copy_version(model_root / "half_plus_two" / "123", base, 1)
-    with (
-        InProcessModelServer(_options(base)) as server,
-        ContinuousClient(server.url, "m") as client,
-    ):
+    with InProcessModelServer(_options(base)) as server:
         wait_for_version(server.url, "m", 1)
-        # A careless writer: saved_model.pb first, the variables and assets later (TF Serving #1086).
-        source = model_root / "half_plus_three" / "123"
-        (base / "2").mkdir()
-        shutil.copy2(source / "saved_model.pb", base / "2" / "saved_model.pb")
-        polls = server.server.source.poll_count
-        wait_until(lambda: server.server.source.poll_count >= polls + 4, 10)
-        (base / "2" / "variables").mkdir()
-        shutil.copy2(
-            source / "variables" / "variables.index", base / "2" / "variables" / "variables.index"
-        )
-        polls = server.server.source.poll_count
-        wait_until(lambda: server.server.source.poll_count >= polls + 4, 10)
-        assert _predict(server.url) == 3.0
-        assert "2" not in _status(server.url)
-        listing = httpx.get(f"{server.url}/v1/models").json()["models"][0]
-        assert listing["incomplete_versions"] == ["2"]
+        with ContinuousClient(server.url, "m") as client:
+            # A careless writer: saved_model.pb first, the variables and assets later (TF Serving #1086).
+            source = model_root / "half_plus_three" / "123"
+            (base / "2").mkdir()
+            shutil.copy2(source / "saved_model.pb", base / "2" / "saved_model.pb")
+            polls = server.server.source.poll_count
+            wait_until(lambda: server.server.source.poll_count >= polls + 4, 10)
+            (base / "2" / "variables").mkdir()
+            shutil.copy2(
+                source / "variables" / "variables.index",
+                base / "2" / "variables" / "variables.index",
+            )
+            polls = server.server.source.poll_count
+            wait_until(lambda: server.server.source.poll_count >= polls + 4, 10)
+            assert _predict(server.url) == 3.0
+            assert "2" not in _status(server.url)
+            listing = httpx.get(f"{server.url}/v1/models").json()["models"][0]
+            assert listing["incomplete_versions"] == ["2"]
 
-        shutil.copytree(source / "assets", base / "2" / "assets")
-        shutil.copy2(
-            source / "variables" / "variables.data-00000-of-00001",
-            base / "2" / "variables" / "variables.data-00000-of-00001",
-        )
-        wait_for_version(server.url, "m", 2)
-        assert _predict(server.url) == 4.0
+            shutil.copytree(source / "assets", base / "2" / "assets")
+            shutil.copy2(
+                source / "variables" / "variables.data-00000-of-00001",
+                base / "2" / "variables" / "variables.data-00000-of-00001",
+            )
+            wait_for_version(server.url, "m", 2)
+            assert _predict(server.url) == 4.0
     # Until the upload finished, every answer came from version 1; nothing failed.
     assert client.failures == []
     assert {a.value for a in client.answers} <= {3.0, 4.0}
