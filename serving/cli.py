@@ -86,6 +86,12 @@ _FLAGS: list[tuple[str, type, str]] = [
         "0: no cap). Calls beyond the cap get RESOURCE_EXHAUSTED.",
     ),
     (
+        "grpc_implementation",
+        str,
+        "tfrelay: 'tfrelay' (default; its own HTTP/2 front end, several times cheaper per call) "
+        "or 'grpcio' (grpc.aio: every channel argument applies). TLS always uses grpcio.",
+    ),
+    (
         "enable_serialization_as_tensor_content",
         bool,
         "Serialize Predict response tensors as tensor_content instead of typed fields.",
@@ -195,6 +201,9 @@ UNSUPPORTED_FLAGS = {
 }
 
 
+GRPC_IMPLEMENTATIONS = ("tfrelay", "grpcio")
+
+
 def parse_bool(text: str) -> bool:
     """gflags' boolean spellings."""
     lowered = text.strip().lower()
@@ -290,6 +299,11 @@ def options_from_args(argv: Sequence[str]) -> ServerOptions:
             parser.error(f"argument --{name}: must not be negative")
     if options.max_request_size_bytes == 0:
         parser.error("argument --max_request_size_bytes: must be positive")
+    if options.grpc_implementation not in GRPC_IMPLEMENTATIONS:
+        parser.error(
+            f"argument --grpc_implementation: {options.grpc_implementation!r} is not one of "
+            + ", ".join(GRPC_IMPLEMENTATIONS)
+        )
     if options.grpc_channel_arguments:
         from tfrelay.serving.config.model_config import ConfigError
         from tfrelay.serving.grpc.server import parse_channel_arguments

@@ -45,8 +45,11 @@ class ServerOptions:
     # gRPC.
     grpc_socket_path: str = ""
     grpc_channel_arguments: str = ""
-    # For the asyncio gRPC server: a cap on concurrently handled RPCs; 0 means no cap.
+    # A cap on concurrently handled RPCs; 0 means no cap.
     grpc_max_threads: int = 0
+    # tfrelay: "tfrelay" (its own HTTP/2 front end for unary calls) or "grpcio" (grpc.aio).
+    # TLS always uses grpcio.
+    grpc_implementation: str = "tfrelay"
     enable_serialization_as_tensor_content: bool = False
     # Batching, warmup, monitoring, TFLite, TLS.
     # None (not given): batching on, but a request over max_batch_size runs alone instead of

@@ -363,7 +363,12 @@ class ModelServer:
     def _build_grpc(self):
         from tfrelay.serving.grpc.model_service import ModelService
         from tfrelay.serving.grpc.prediction_service import PredictionService
-        from tfrelay.serving.grpc.server import GrpcSettings, build_server, parse_channel_arguments
+        from tfrelay.serving.grpc.server import (
+            GrpcSettings,
+            build_server,
+            parse_channel_arguments,
+            uses_unary_server,
+        )
 
         settings = GrpcSettings(
             host=self.options.host,
@@ -374,12 +379,14 @@ class ModelServer:
             max_receive_bytes=self.options.max_request_size_bytes,
             tls=self.tls,
             auth=self.auth,
+            implementation=self.options.grpc_implementation,
         )
         prediction = PredictionService(
             self.manager,
             self.runner,
             self.metrics,
             tensor_content=self.options.enable_serialization_as_tensor_content,
+            preserialized_responses=uses_unary_server(settings),
         )
         return build_server(settings, prediction, ModelService(self.manager, self.reload_config))
 

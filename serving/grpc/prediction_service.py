@@ -23,6 +23,7 @@ from tfrelay.serving.api import classify_regress, predict
 from tfrelay.serving.api.inference import InferenceRunner
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
+from tfrelay.serving.grpc import wire
 from tfrelay.serving.grpc.common import rpc, spec_target
 from tfrelay.serving.grpc.tensors import ndarray_to_proto, proto_to_ndarray
 from tfrelay.serving.metrics import ServingMetrics
@@ -55,6 +56,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       runner: runs model calls (shared with REST).
       metrics: request metrics (shared with REST).
       tensor_content: `--enable_serialization_as_tensor_content`.
+      preserialized_responses: Predict returns its response as wire-format bytes (tfrelay's own
+        gRPC server sends them as they are; grpc.aio needs messages).
     """
 
     def __init__(
@@ -63,11 +66,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         runner: InferenceRunner,
         metrics: ServingMetrics | None = None,
         tensor_content: bool = False,
+        preserialized_responses: bool = False,
     ) -> None:
         self.manager = manager
         self.runner = runner
         self.metrics = metrics
         self.tensor_content = tensor_content
+        self.preserialized_responses = preserialized_responses
 
     def _record_examples(self, model_name: str, count: int) -> None:
         if self.metrics is not None:
@@ -89,6 +94,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             }
             keys = predict.output_keys(signature, list(request.output_filter))
             outputs = await self.runner.run(servable, signature, inputs, keys, "Predict")
+            if self.preserialized_responses:
+                return wire.predict_response(
+                    name, handle.version, signature.name, outputs, keys, self.tensor_content
+                )
             response = predict_pb2.PredictResponse()
             response.model_spec.name = name
             response.model_spec.version.value = handle.version

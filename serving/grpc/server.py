@@ -1,15 +1,21 @@
-"""Builds the grpc.aio server tensorflow_model_server exposes on `--port`.
+"""Builds the gRPC server tensorflow_model_server exposes on `--port`.
 
-It runs on the same asyncio loop as the REST server. `--grpc_channel_arguments` is TF Serving's
-comma-separated `key=value` list; like tensorflow_model_server, the message size limits default
-to INT32_MAX, except that tfrelay's `--max_request_size_bytes` bounds received messages (gRPC
-then answers RESOURCE_EXHAUSTED itself). Handlers are coroutines and need no thread pool, so
-`--grpc_max_threads` is read as a cap on concurrently handled RPCs when set explicitly (excess
-RPCs get RESOURCE_EXHAUSTED, as from an exhausted TF Serving thread pool).
+By default it is tfrelay's own HTTP/2 front end for unary calls (`unary_server.py`: several
+times cheaper per call than grpc.aio); with TLS or `--grpc_implementation=grpcio` it is grpc.aio.
+Both run on the same asyncio loop as the REST server.
+
+`--grpc_channel_arguments` is TF Serving's comma-separated `key=value` list: grpc.aio applies them
+all; tfrelay's server applies the connection-age and receive-size ones and logs the others. Like
+tensorflow_model_server, the message size limits default to INT32_MAX, except that tfrelay's
+`--max_request_size_bytes` bounds received messages (answered with RESOURCE_EXHAUSTED). Handlers
+are coroutines and need no thread pool, so `--grpc_max_threads` is read as a cap on concurrently
+handled RPCs when set explicitly (excess RPCs get RESOURCE_EXHAUSTED, as from an exhausted TF
+Serving thread pool).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +24,10 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from tfrelay.serving.config.model_config import ConfigError
 from tfrelay.serving.config.ssl import TlsSettings
+from tfrelay.serving.grpc.unary_server import UnaryGrpcServer, channel_argument_settings
 from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth
+
+logger = logging.getLogger(__name__)
 
 INT32_MAX = 2**31 - 1
 
@@ -82,6 +91,7 @@ class GrpcSettings:
       max_receive_bytes: largest request message accepted.
       tls: server TLS from `--ssl_config_file`, or None for plaintext.
       auth: bearer-token check, or None.
+      implementation: "tfrelay" or "grpcio" (`--grpc_implementation`).
     """
 
     host: str
@@ -92,20 +102,28 @@ class GrpcSettings:
     max_receive_bytes: int = INT32_MAX
     tls: TlsSettings | None = None
     auth: TokenAuth | None = None
+    implementation: str = "tfrelay"
+
+
+def uses_unary_server(settings: GrpcSettings) -> bool:
+    """Whether `build_server` builds tfrelay's own server (else grpc.aio)."""
+    return settings.tls is None and settings.implementation == "tfrelay"
 
 
 def build_server(
     settings: GrpcSettings,
     prediction_service: prediction_service_pb2_grpc.PredictionServiceServicer,
     model_service: model_service_pb2_grpc.ModelServiceServicer,
-) -> grpc.aio.Server:
-    """Creates the server with both services and its listening ports (not started yet).
+) -> grpc.aio.Server | UnaryGrpcServer:
+    """Creates the server with both services (not started yet; `start()` / `stop(grace)`).
 
     Must be called on the event loop that will run it.
 
     Raises:
-      RuntimeError: a port cannot be bound.
+      RuntimeError: a port cannot be bound (grpc.aio binds here, tfrelay's server in `start`).
     """
+    if uses_unary_server(settings):
+        return _build_unary_server(settings, prediction_service, model_service)
     options: list[tuple[str, int | str]] = [
         ("grpc.max_send_message_length", INT32_MAX),
         ("grpc.max_receive_message_length", min(settings.max_receive_bytes, INT32_MAX)),
@@ -134,4 +152,33 @@ def build_server(
         server.add_insecure_port(address)
     if settings.socket_path:
         server.add_insecure_port(f"unix:{settings.socket_path}")
+    return server
+
+
+def _build_unary_server(
+    settings: GrpcSettings,
+    prediction_service: prediction_service_pb2_grpc.PredictionServiceServicer,
+    model_service: model_service_pb2_grpc.ModelServiceServicer,
+) -> UnaryGrpcServer:
+    applied, ignored = channel_argument_settings(settings.channel_arguments)
+    if ignored:
+        logger.warning(
+            "--grpc_channel_arguments: %s not applied by tfrelay's gRPC front end; pass "
+            "--grpc_implementation=grpcio to have grpc.aio apply every channel argument",
+            ", ".join(ignored),
+        )
+    server = UnaryGrpcServer(
+        settings.host,
+        settings.port,
+        socket_path=settings.socket_path,
+        max_receive_bytes=int(
+            min(applied.get("max_receive_bytes", INT32_MAX), settings.max_receive_bytes, INT32_MAX)
+        ),
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        max_connection_age=applied.get("max_connection_age"),
+        max_connection_age_grace=applied.get("max_connection_age_grace"),
+        auth=settings.auth,
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
     return server

@@ -11,6 +11,8 @@ repeated fields by default ("AsProtoField"), `tensor_content` with
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
@@ -156,10 +158,10 @@ def proto_to_ndarray(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
     shape_proto = proto.tensor_shape
     if shape_proto.unknown_rank:
         raise parsing_error.error()
-    shape = tuple(int(d.size) for d in shape_proto.dim)
-    if any(d < 0 for d in shape):
+    shape = tuple([d.size for d in shape_proto.dim])
+    if shape and min(shape) < 0:
         raise parsing_error.error()
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)
     dtype = proto.dtype
     if dtype == types_pb2.DT_STRING:
         values = list(proto.string_val)
@@ -190,9 +192,20 @@ def proto_to_ndarray(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
     elif dtype in _PACKED_FIXED and len(values) > _PACKED_READ_THRESHOLD:
         array = np.frombuffer(_packed_payload(proto, field), dtype=_PACKED_FIXED[dtype])
         array = array.astype(np_type)
+    elif dtype in _EXACT_FIELDS:
+        # The field's own type is the array's: no range question, and fromiter skips the
+        # per-element dtype discovery np.asarray does (0.4 vs 1.9 us for a few values).
+        array = np.fromiter(values, dtype=np_type, count=len(values))
     else:
         array = np.asarray(values, dtype=np_type)
     return _fill(array, count, shape, parsing_error, default=0)
+
+
+# Dtypes whose typed field holds exactly their values (narrow ints travel in int_val).
+_EXACT_FIELDS = frozenset(
+    {types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_INT64,
+     types_pb2.DT_BOOL, types_pb2.DT_UINT32, types_pb2.DT_UINT64}
+)  # fmt: skip
 
 
 # Above this many values, re-reading the packed bytes beats iterating the repeated field.

@@ -19,6 +19,8 @@ from tfrelay.serving.config.model_config import parse_model_config_text, to_prot
 from tfrelay.serving.options import ServerOptions
 
 MODEL_SOURCES = ["fixture", "tf_serving_testdata"]
+# tfrelay's own HTTP/2 front end (the default) and grpc.aio must answer alike.
+GRPC_FRONT_ENDS = ["tfrelay", "grpcio"]
 
 
 def _half_plus_two(source: str, model_root):
@@ -39,16 +41,22 @@ def _half_plus_three(source: str, model_root):
     return path
 
 
-@pytest.fixture(scope="module", params=MODEL_SOURCES)
+@pytest.fixture(
+    scope="module",
+    params=[(source, front_end) for source in MODEL_SOURCES for front_end in GRPC_FRONT_ENDS],
+    ids=lambda param: "-".join(param),
+)
 def server(request, model_root, tmp_path_factory):
     """tfrelay-model-server started with flags a TF Serving manifest uses (its channel-argument
-    test's flags and a no-effect flag included)."""
-    base_path = _half_plus_two(request.param, model_root)
+    test's flags and a no-effect flag included), with each gRPC front end."""
+    source, front_end = request.param
+    base_path = _half_plus_two(source, model_root)
     log = tmp_path_factory.mktemp("logs") / "server.log"
     flags = [
         f"--model_base_path={base_path}",
         "--grpc_channel_arguments=grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb",
         "--enable_profiler=false",
+        f"--grpc_implementation={front_end}",
     ]
     with ModelServerProcess(flags, log_path=log) as process:
         wait_for_version(process.url, "default", 123)
