@@ -6,9 +6,7 @@ HTTP/2: request HEADERS (+CONTINUATION) and DATA in; HEADERS, DATA and trailing 
 SETTINGS, PING, WINDOW_UPDATE, RST_STREAM and GOAWAY for the connection. This module speaks
 exactly that, with flow control in both directions, and hands complete requests to a callback.
 
-HPACK decoding is `hpack`'s; since clients index their repeated headers, a request's header
-block is usually byte-identical to the previous one and its decoded form is reused while the
-decoder's table is unchanged (decoding costs more than everything else here). Responses use only
+Request headers are decoded by `header_block.py` (HPACK on `hpack`'s table). Responses use only
 literal-without-indexing fields, so no encoder state exists.
 """
 
@@ -20,6 +18,8 @@ import struct
 from collections.abc import Callable
 
 import hpack
+
+from tfrelay.serving.grpc.header_block import HeaderBlockDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ RECEIVE_STREAM_WINDOW = 4 * 1024 * 1024
 RECEIVE_CONNECTION_WINDOW = 16 * 1024 * 1024
 MAX_HEADER_LIST_BYTES = 64 * 1024
 _MAX_FRAME_ACCEPTED = 2**24 - 1
-_HEADER_CACHE_ENTRIES = 64
 
 _FRAME_HEADER = struct.Struct(">HBBBI")  # 24-bit length split as 16 + 8 bits.
 _SETTING = struct.Struct(">HI")
@@ -195,8 +194,7 @@ class Http2Connection(asyncio.Protocol):
         self.peer = ""
         self._buffer = b""
         self._preface_seen = False
-        self._decoder = hpack.Decoder(max_header_list_size=MAX_HEADER_LIST_BYTES)
-        self._header_cache: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        self._decoder = HeaderBlockDecoder(MAX_HEADER_LIST_BYTES)
         self._continuation: tuple[int, int, bytearray] | None = None  # (stream, flags, block)
         self._last_stream_id = 0
         self._going_away = False
@@ -336,25 +334,10 @@ class Http2Connection(asyncio.Protocol):
             self._header_block(first_stream, first_flags, bytes(block))
 
     def _decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
-        headers = self._header_cache.get(block)
-        if headers is not None:
-            return headers
-        table = self._decoder.header_table
-        entries = table.dynamic_entries
-        before = (len(entries), entries[0] if entries else None, table.maxsize)
         try:
-            headers = self._decoder.decode(block, raw=True)
+            return self._decoder.decode(block)
         except hpack.HPACKError as err:
             raise ConnectionError_(COMPRESSION_ERROR, f"HPACK: {err}") from err
-        after = (len(entries), entries[0] if entries else None, table.maxsize)
-        if before[0] == after[0] and before[1] is after[1] and before[2] == after[2]:
-            # The block left the table as it was: the same bytes decode the same way until a
-            # block changes the table.
-            if len(self._header_cache) < _HEADER_CACHE_ENTRIES:
-                self._header_cache[block] = headers
-        else:
-            self._header_cache.clear()
-        return headers
 
     def _header_block(self, stream_id: int, flags: int, block: bytes) -> None:
         headers = self._decode(block)  # always decoded: HPACK state is per connection

@@ -88,10 +88,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             servable = handle.servable
             signature = predict.find_signature(servable, request.model_spec.signature_name)
-            predict.check_inputs(signature, dict.fromkeys(request.inputs))
-            inputs = {
-                alias: proto_to_ndarray(tensor, alias) for alias, tensor in request.inputs.items()
-            }
+            items = list(request.inputs.items())  # one pass over the C++ map
+            predict.check_inputs(signature, dict.fromkeys(alias for alias, _ in items))
+            inputs = {alias: proto_to_ndarray(tensor, alias) for alias, tensor in items}
             keys = predict.output_keys(signature, list(request.output_filter))
             outputs = await self.runner.run(servable, signature, inputs, keys, "Predict")
             if self.preserialized_responses:

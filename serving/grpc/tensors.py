@@ -82,7 +82,8 @@ def dtype_of(array: np.ndarray) -> int:
     return dtype
 
 
-def _as_bytes(value: object) -> bytes:
+def as_bytes(value: object) -> bytes:
+    """A string tensor element as bytes (str is UTF-8 encoded)."""
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
@@ -116,7 +117,7 @@ def ndarray_to_proto(
     for size in array.shape:
         dims.add(size=size)
     if dtype == types_pb2.DT_STRING:
-        proto.string_val.extend(_as_bytes(v) for v in array.reshape(-1))
+        proto.string_val.extend(as_bytes(v) for v in array.reshape(-1))
         return proto
     np_type, field = _TYPES[dtype]
     flat = np.ascontiguousarray(array, dtype=np_type.newbyteorder("<")).reshape(-1)

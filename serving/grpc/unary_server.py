@@ -13,12 +13,13 @@ uses grpc.aio (`build_server` decides).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import struct
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -86,7 +87,7 @@ class RpcAbort(grpc.aio.AbortError):
 class ServicerContext:
     """The part of `grpc.aio.ServicerContext` tfrelay's servicers use."""
 
-    __slots__ = ("_headers", "_peer", "_deadline", "code", "details")
+    __slots__ = ("_headers", "_peer", "_deadline", "code", "details", "timer", "expired")
 
     def __init__(self, headers: list[tuple[bytes, bytes]], peer: str, deadline: float | None):
         self._headers = headers
@@ -94,6 +95,8 @@ class ServicerContext:
         self._deadline = deadline
         self.code: grpc.StatusCode | None = None
         self.details = ""
+        self.timer: asyncio.TimerHandle | None = None  # cancels the call at the deadline
+        self.expired = False
 
     async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata=()) -> None:
         """Ends the call with `code` and `details` (raises RpcAbort)."""
@@ -330,19 +333,28 @@ class UnaryGrpcServer:
         except DecodeError:
             self._fail(connection, stream, grpc.StatusCode.INTERNAL, DESERIALIZE_FAILED)
             return
-        deadline = None
+        seconds = None
         if timeout:
             seconds = parse_timeout(timeout)
             if seconds is None:
                 self._fail(connection, stream, grpc.StatusCode.INTERNAL,
                            f"Invalid grpc-timeout: {timeout.decode('latin-1')}")  # fmt: skip
                 return
-            deadline = time.monotonic() + seconds
-        context = ServicerContext(stream.headers, connection.peer, deadline)
-        self._active += 1
-        stream.task = self._loop.create_task(  # type: ignore[union-attr]
-            self._call(connection, stream, handler, request, context)
+        context = ServicerContext(
+            stream.headers, connection.peer, None if seconds is None else time.monotonic() + seconds
         )
+        self._active += 1
+        loop = self._loop
+        assert loop is not None
+        task = loop.create_task(
+            self._call(connection, stream, handler.unary_unary(request, context), handler, context)
+        )
+        # Cleanup in a done callback: a task cancelled before its first step never runs its body.
+        task.add_done_callback(functools.partial(self._call_done, connection, stream, context))
+        stream.task = task
+        if seconds is not None:
+            # A timer, not asyncio.wait_for: no second task per call.
+            context.timer = loop.call_later(seconds, _expire, context, task)
 
     def _message(
         self, connection: http2.Http2Connection, stream: http2.Stream, body: bytes, encoding: bytes
@@ -385,16 +397,12 @@ class UnaryGrpcServer:
         self,
         connection: http2.Http2Connection,
         stream: http2.Stream,
+        call: Awaitable[Any],
         handler: grpc.RpcMethodHandler,
-        request: Any,
         context: ServicerContext,
     ) -> None:
         try:
-            remaining = context.time_remaining()
-            if remaining is None:
-                response = await handler.unary_unary(request, context)
-            else:
-                response = await asyncio.wait_for(handler.unary_unary(request, context), remaining)
+            response = await call
             try:
                 # Servicers may answer with the serialized message (see PredictionService).
                 payload = (
@@ -412,16 +420,29 @@ class UnaryGrpcServer:
             )
         except RpcAbort as abort:
             self._fail(connection, stream, abort.code, abort.details)
-        except asyncio.TimeoutError:
-            self._fail(connection, stream, grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED)
-        except asyncio.CancelledError:
-            pass  # the client reset the stream or went away
         except Exception as err:
             logger.exception("Unexpected error in a gRPC call")
             self._fail(connection, stream, grpc.StatusCode.UNKNOWN,
                        f"Unexpected {type(err)}: {err}")  # fmt: skip
-        finally:
-            self._active -= 1
+
+    def _call_done(
+        self,
+        connection: http2.Http2Connection,
+        stream: http2.Stream,
+        context: ServicerContext,
+        task: asyncio.Task,
+    ) -> None:
+        self._active -= 1
+        if context.timer is not None:
+            context.timer.cancel()
+        if task.cancelled() and context.expired:
+            self._fail(connection, stream, grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED)
+        # Otherwise a cancelled call was reset by its client or lost its connection: no answer.
+
+
+def _expire(context: ServicerContext, task: asyncio.Task) -> None:
+    context.expired = True
+    task.cancel()
 
 
 def channel_argument_settings(

@@ -4,7 +4,8 @@ protobuf 3.20's C++-backed Python messages (the version the TFX stack pins) buil
 messages through reflection: filling a PredictResponse costs more than the rest of a small
 Predict call. The response has a fixed, simple shape (the ModelSpec and a map of TensorProtos), so
 tfrelay's own gRPC front end sends these bytes instead; float and double tensors are written
-here as packed fields, other dtypes through `ndarray_to_proto`. Parsing the result gives exactly
+here as packed fields, strings and small integer or bool arrays as their typed fields, other
+dtypes through `ndarray_to_proto`. Parsing the result gives exactly
 the message `tensors.ndarray_to_proto` and the protobuf API would build (tests compare them).
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from tfrelay.serving.grpc.tensors import ndarray_to_proto
+from tfrelay.serving.grpc.tensors import as_bytes, ndarray_to_proto
 
 # Field numbers (tensorflow_serving/apis/predict.proto, model.proto; tensorflow/core/framework
 # tensor.proto, tensor_shape.proto), as (number << 3 | wire type) tag bytes.
@@ -36,6 +37,15 @@ _PACKED = {
     np.dtype(np.float32): (types_pb2.DT_FLOAT, b"\x2a", np.dtype("<f4")),  # float_val = 5
     np.dtype(np.float64): (types_pb2.DT_DOUBLE, b"\x32", np.dtype("<f8")),  # double_val = 6
 }
+# Packed varint fields, written here for small arrays (a Python loop per value).
+_VARINT_FIELDS = {
+    np.dtype(np.int64): (types_pb2.DT_INT64, b"\x52"),  # int64_val = 10
+    np.dtype(np.int32): (types_pb2.DT_INT32, b"\x3a"),  # int_val = 7
+    np.dtype(np.bool_): (types_pb2.DT_BOOL, b"\x5a"),  # bool_val = 11
+}
+_VARINT_ARRAY_LIMIT = 256
+_STRING_VAL = b"\x42"  # string_val = 8
+_STRING_DTYPE = b"\x08" + bytes([types_pb2.DT_STRING])
 _CONTENT_DTYPES = {
     np.dtype(np.int32): types_pb2.DT_INT32,
     np.dtype(np.int64): types_pb2.DT_INT64,
@@ -91,6 +101,21 @@ def tensor_bytes(array: np.ndarray, as_tensor_content: bool = False) -> bytes:
         )
     packed = _PACKED.get(array.dtype)
     if packed is None:
+        if array.dtype.kind in "OSU":
+            strings = b"".join(
+                _delimited(_STRING_VAL, as_bytes(value)) for value in array.reshape(-1).tolist()
+            )
+            return _STRING_DTYPE + _shape(array.shape) + strings
+        varints = _VARINT_FIELDS.get(array.dtype)
+        if varints is not None and array.size <= _VARINT_ARRAY_LIMIT:
+            dtype, tag = varints
+            values = b"".join([varint(value) for value in array.reshape(-1).tolist()])
+            return (
+                _TENSOR_DTYPE
+                + varint(dtype)
+                + _shape(array.shape)
+                + (_delimited(tag, values) if values else b"")
+            )
         return ndarray_to_proto(array).SerializeToString()
     dtype, tag, little_endian = packed
     values = array.astype(little_endian, copy=False).tobytes()

@@ -138,15 +138,18 @@ class _RawHttp2Client:
         self.flush()
         return events
 
-    def predict(self, x: list[float]) -> tuple[dict[bytes, bytes], bytes, dict[bytes, bytes], int]:
-        """(response headers, body, trailers, DATA frames received) of a unary Predict."""
+    def predict(
+        self, x: list[float], extra_headers: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[dict[bytes, bytes], bytes, dict[bytes, bytes], int]:
+        """(response headers, body, trailers, DATA frames received) of a unary Predict; a
+        Trailers-Only answer comes back as headers with the status and no trailers."""
         message = clients.predict_request(MODEL, x).SerializeToString()
         stream_id = self.conn.get_next_available_stream_id()
         self.conn.send_headers(
             stream_id,
             [(":method", "POST"), (":scheme", "http"), (":authority", "test"),
              (":path", "/tensorflow.serving.PredictionService/Predict"),
-             ("content-type", "application/grpc"), ("te", "trailers")],
+             ("content-type", "application/grpc"), ("te", "trailers"), *extra_headers],
         )  # fmt: skip
         payload = struct.pack(">BI", 0, len(message)) + message
         while payload:  # respect the server's windows and frame size, as a client must
@@ -210,6 +213,18 @@ def test_server_waits_for_window_updates_when_the_client_window_is_tiny(server):
         client.close()
 
 
+def test_grpc_timeout_past_is_deadline_exceeded_and_the_connection_goes_on(server):
+    client = _RawHttp2Client(server.grpc_port)
+    try:
+        headers, body, _, _ = client.predict([1.0] * 100_000, (("grpc-timeout", "1n"),))
+        assert headers[b"grpc-status"] == b"4" and body == b""
+        assert headers[b"grpc-message"] == b"Deadline Exceeded"
+        _, _, trailers, _ = client.predict([1.0], (("grpc-timeout", "10S"),))
+        assert trailers[b"grpc-status"] == b"0"
+    finally:
+        client.close()
+
+
 def test_connections_past_max_age_go_away_without_failing_calls(model_root, tmp_path):
     flags = [
         f"--model_name={MODEL}",
@@ -269,8 +284,27 @@ def test_concurrent_callers_from_many_threads(server):
         np.float32(7.0),
         np.zeros((0, 3), dtype=np.float32),
         np.array([[1.0], [2.0]], dtype=">f4"),
+        np.array([-7, 2**31 - 1], dtype=np.int32),
+        np.array([1, 255], dtype=np.uint8),
+        np.array(["Adélie", "Gentoo"]),
+        np.arange(300, dtype=np.int64),
     ],
-    ids=["float", "double-2d", "int64", "int32", "bool", "string", "half", "scalar", "empty", "be"],
+    ids=[
+        "float",
+        "double-2d",
+        "int64",
+        "int32",
+        "bool",
+        "string",
+        "half",
+        "scalar",
+        "empty",
+        "be",
+        "negative-int32",
+        "uint8",
+        "unicode",
+        "long-int64",
+    ],  # fmt: skip
 )
 @pytest.mark.parametrize("tensor_content", [False, True], ids=["typed", "tensor_content"])
 def test_wire_predict_response_is_the_message_the_protobuf_api_builds(array, tensor_content):
@@ -287,7 +321,10 @@ def test_wire_predict_response_is_the_message_the_protobuf_api_builds(array, ten
     parsed = predict_pb2.PredictResponse.FromString(data)
     assert parsed == expected
     for key in ("y", "z"):
-        np.testing.assert_array_equal(tf.make_ndarray(parsed.outputs[key]), array)
+        np.testing.assert_array_equal(
+            tf.make_ndarray(parsed.outputs[key]),
+            np.char.encode(array) if array.dtype.kind == "U" else array,
+        )
 
 
 def test_wire_version_zero_keeps_the_version_field_present():
