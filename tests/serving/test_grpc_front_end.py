@@ -63,6 +63,18 @@ def test_megabyte_request_and_response_cross_frames_and_flow_control_windows(cha
     np.testing.assert_allclose(_predict(channel, x.tolist()), x * 0.5 + 2.0)
 
 
+def test_request_and_response_larger_than_the_connection_window(server):
+    # 24 MB each way: past the 16 MiB connection window the server grants up front.
+    x = np.linspace(-1, 1, 6_000_000, dtype=np.float32)
+    request = clients.predict_request(MODEL, [0.0])
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(x))
+    options = [("grpc.max_receive_message_length", -1)]
+    with grpc.insecure_channel(f"{LOOPBACK}:{server.grpc_port}", options=options) as channel:
+        prediction, _ = clients.stubs(channel)
+        result = prediction.Predict(request, clients.RPC_TIMEOUT)
+    np.testing.assert_allclose(tf.make_ndarray(result.outputs["y"]), x * 0.5 + 2.0)
+
+
 def test_many_concurrent_calls_multiplexed_on_one_connection(channel):
     prediction, _ = clients.stubs(channel)
     calls = [
