@@ -6,8 +6,8 @@ runs the front ends until `stop()` or a signal, `stop()` unloads everything. The
 as soon as it starts; models become available as they load (TF Serving blocks until every model
 has loaded, #979).
 
-Both front ends run in one asyncio loop in one process: REST through a lean HTTP server, gRPC through
-grpc.aio. They share one manager, one inference thread pool, one batcher (with
+Both front ends run in one asyncio loop in one process: REST through a lean HTTP/1.1 server, gRPC
+through tfrelay's own HTTP/2 front end (grpc.aio with TLS). They share one manager, one inference thread pool, one batcher (with
 `--enable_batching`) and one set of metrics. Versions are warmed up (their
 `assets.extra/tf_serving_warmup_requests` replayed) before they become AVAILABLE.
 """
@@ -63,8 +63,8 @@ logger = logging.getLogger(__name__)
 
 
 class ModelServer:
-    """A running tfrelay model server: REST (HTTP/1.1 on httptools) and gRPC (grpc.aio) on one
-    event loop.
+    """A running tfrelay model server: REST (HTTP/1.1 on httptools) and gRPC (HTTP/2, or grpc.aio)
+    on one event loop.
 
     Attributes:
       manager: every loaded version, shared by both front ends.

@@ -1,4 +1,4 @@
-"""`tensorflow.serving.ModelService` on grpc.aio: GetModelStatus and HandleReloadConfigRequest."""
+"""`tensorflow.serving.ModelService`: GetModelStatus and HandleReloadConfigRequest."""
 
 from __future__ import annotations
 

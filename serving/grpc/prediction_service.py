@@ -1,5 +1,5 @@
-"""`tensorflow.serving.PredictionService` on grpc.aio: Predict, Classify, Regress,
-MultiInference and GetModelMetadata, with TF Serving's checks, order of checks and messages.
+"""`tensorflow.serving.PredictionService`: Predict, Classify, Regress, MultiInference and
+GetModelMetadata, with TF Serving's checks, order of checks and messages.
 
 The protocol-independent semantics (signature lookup and checks, result post-processing) are
 the ones REST uses (`tfrelay.serving.api`); model calls go through the shared InferenceRunner,
