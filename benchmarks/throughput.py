@@ -86,10 +86,12 @@ class _Point:
         self.server = server
         self.bodies = bodies
 
-    def measure(self, protocol: str, concurrency: int, instances: int) -> dict[str, Any]:
+    def measure(
+        self, protocol: str, concurrency: int, instances: int, rest_loadgen: str | None = None
+    ) -> dict[str, Any]:
         config = self.config
         body = self.bodies[(protocol, instances)]
-        if protocol == "rest" and config.rest_loadgen == "wrk":
+        if protocol == "rest" and (rest_loadgen or config.rest_loadgen) == "wrk":
             url = self.server.predict_url(self.case.name)
 
             def run(seconds: float) -> loadgen.LoadResult:
@@ -204,8 +206,9 @@ def _write_bodies(
 
 
 def run(config: BenchConfig, cases: dict[str, ModelCase]) -> dict[str, Any]:
-    """Runs the scenario; returns {"ceiling": {model: ...}, "points": [...]}."""
-    result: dict[str, Any] = {"ceiling": {}, "points": []}
+    """Runs the scenario; returns {"ceiling": {model: ...}, "points": [...],
+    "rest_same_client_as_grpc": [tfrelay's REST points measured with h2load, as gRPC is]}."""
+    result: dict[str, Any] = {"ceiling": {}, "points": [], "rest_same_client_as_grpc": []}
     for case in cases.values():
         print(f"throughput: {case.name}: in-process ceiling", flush=True)
         ceiling = run_ceiling(case, config)
@@ -238,4 +241,10 @@ def run(config: BenchConfig, cases: dict[str, ModelCase]) -> dict[str, Any]:
                             result["points"].append(
                                 point.measure(protocol, concurrency, config.batch_instances)
                             )
+                if protocols == ["rest", "grpc"] and config.rest_loadgen == "wrk":
+                    # gRPC's load generator is h2load; REST measured with h2load too (HTTP/1.1)
+                    # compares the two protocols without the two clients' own costs.
+                    for concurrency in config.concurrency:
+                        same_client = point.measure("rest", concurrency, 1, rest_loadgen="h2load")
+                        result["rest_same_client_as_grpc"].append(same_client)
     return result
