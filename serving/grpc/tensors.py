@@ -47,21 +47,26 @@ _PACKED_FIXED = {
 _FIELD_NUMBERS = {field.name: field.number for field in TensorProto.DESCRIPTOR.fields}
 
 
-def _varint(value: int) -> bytes:
+_SMALL_VARINTS = [bytes([i]) for i in range(128)]
+
+
+def varint(value: int) -> bytes:
+    """Protobuf's base-128 varint of an int (negative ones as their 64-bit two's complement)."""
+    if 0 <= value < 128:
+        return _SMALL_VARINTS[value]
+    if value < 0:
+        value += 1 << 64
     out = bytearray()
-    while True:
-        byte = value & 0x7F
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
         value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    out.append(value)
+    return bytes(out)
 
 
 def _packed_field(field: str, payload: bytes) -> bytes:
     # Length-delimited (wire type 2) packed repeated field.
-    return _varint(_FIELD_NUMBERS[field] << 3 | 2) + _varint(len(payload)) + payload
+    return varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(len(payload)) + payload
 
 
 def dtype_of(array: np.ndarray) -> int:

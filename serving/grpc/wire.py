@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from tfrelay.serving.grpc.tensors import as_bytes, ndarray_to_proto
+from tfrelay.serving.grpc.tensors import as_bytes, ndarray_to_proto, varint
 
 # Field numbers (tensorflow_serving/apis/predict.proto, model.proto; tensorflow/core/framework
 # tensor.proto, tensor_shape.proto), as (number << 3 | wire type) tag bytes.
@@ -52,21 +52,6 @@ _CONTENT_DTYPES = {
     np.dtype(np.float32): types_pb2.DT_FLOAT,
     np.dtype(np.float64): types_pb2.DT_DOUBLE,
 }
-_SMALL_VARINTS = [bytes([i]) for i in range(128)]
-
-
-def varint(value: int) -> bytes:
-    """Protobuf's base-128 varint of a non-negative int (negative int64s use 10 bytes)."""
-    if 0 <= value < 128:
-        return _SMALL_VARINTS[value]
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _delimited(tag: bytes, payload: bytes) -> bytes:
