@@ -127,40 +127,33 @@ def create_components(config: PipelineConfig) -> list:
         max_degradation=config.max_degradation,
     )
     components = [example_gen, statistics_gen, schema_gen, trainer, validator]
+    model, blessing = trainer.outputs["model"], validator.outputs["blessing"]
+    fallback: dict[str, Any] = {}
     if config.optimize:
         optimizer = Optimizer(
-            model=trainer.outputs["model"],
+            model=model,
             examples=example_gen.outputs["examples"],
-            model_blessing=validator.outputs["blessing"],
+            model_blessing=blessing,
             techniques=config.optimize,
             max_accuracy_drop=config.max_accuracy_drop,
         )
         components.append(optimizer)
-        fallback = (
-            {
-                "fallback_model": trainer.outputs["model"],
-                "fallback_model_blessing": validator.outputs["blessing"],
+        if config.fallback_to_original:
+            # The trainer's model is pushed instead when the optimized one is not blessed.
+            fallback = {
+                "fallback_model": model,
+                "fallback_model_blessing": blessing,
                 "fallback": True,
             }
-            if config.fallback_to_original
-            else {}
-        )
-        pusher = BucketPusher(
-            model=optimizer.outputs["optimized_model"],
-            model_blessing=optimizer.outputs["blessing"],
-            base_path=config.base_path,
-            model_name=config.model_name,
-            keep_last=config.keep_last,
-            **fallback,
-        )
-    else:
-        pusher = BucketPusher(
-            model=trainer.outputs["model"],
-            model_blessing=validator.outputs["blessing"],
-            base_path=config.base_path,
-            model_name=config.model_name,
-            keep_last=config.keep_last,
-        )
+        model, blessing = optimizer.outputs["optimized_model"], optimizer.outputs["blessing"]
+    pusher = BucketPusher(
+        model=model,
+        model_blessing=blessing,
+        base_path=config.base_path,
+        model_name=config.model_name,
+        keep_last=config.keep_last,
+        **fallback,
+    )
     components.append(pusher)
     if config.deploy:
         components.append(
