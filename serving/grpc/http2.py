@@ -147,22 +147,22 @@ class WriteCoalescer:
 
     def __init__(self) -> None:
         self.open_streams = 0
-        self._waiting: list[Http2Connection] = []
+        # Insertion-ordered set: connections write in the order they finished.
+        self._waiting: dict[Http2Connection, None] = {}
 
     def defer(self, connection: Http2Connection) -> bool:
         """Queues the connection's write for the end of this loop turn; False to write now."""
         if self._waiting:
-            if connection not in self._waiting:
-                self._waiting.append(connection)
+            self._waiting[connection] = None
             return True
         if self.open_streams <= 0:
             return False
-        self._waiting.append(connection)
+        self._waiting[connection] = None
         asyncio.get_running_loop().call_soon(self._write_all)
         return True
 
     def _write_all(self) -> None:
-        waiting, self._waiting = self._waiting, []
+        waiting, self._waiting = self._waiting, {}
         for connection in waiting:
             connection.write_now()
 
