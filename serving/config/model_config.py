@@ -177,16 +177,14 @@ def read_model_config_file(path: str) -> list[ModelConfig]:
     """Reads and parses `--model_config_file` (local path or any supported storage URL).
 
     Raises:
-      ConfigError: unreadable, unparseable or invalid.
+      ConfigError: unreadable, over the config-file size limit, unparseable or invalid.
     """
-    from tfrelay.serving.storage.filesystem import filesystem_for, split_url
+    from tfrelay.serving.config.config_file import ConfigFileError, read_config_text
 
     try:
-        fs = filesystem_for(path)
-        with fs.open(split_url(path)[1], "rb") as f:
-            text = f.read().decode("utf-8")
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read model config file {path}: {err}") from err
+        text = read_config_text(path)
+    except ConfigFileError as err:
+        raise ConfigError(f"model config file: {err}") from err
     return parse_model_config_text(text, source=path)
 
 

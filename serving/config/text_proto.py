@@ -5,6 +5,7 @@ from __future__ import annotations
 from google.protobuf import text_format
 from google.protobuf.message import Message
 
+from tfrelay.serving.config.config_file import ConfigFileError, read_config_text
 from tfrelay.serving.config.model_config import ConfigError
 
 
@@ -20,17 +21,13 @@ def read_text_proto(path: str, message: Message, flag: str) -> Message:
       `message`.
 
     Raises:
-      ConfigError: the file cannot be read or does not parse; the message names the flag, the
+      ConfigError: the file cannot be read, is over the config-file size limit, or does not parse; the message names the flag, the
         file and, for syntax errors, the line and column.
     """
-    from tfrelay.serving.storage.filesystem import filesystem_for, split_url
-
     try:
-        fs = filesystem_for(path)
-        with fs.open(split_url(path)[1], "rb") as f:
-            text = f.read().decode("utf-8")
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise ConfigError(f"--{flag}: cannot read {path}: {err}") from err
+        text = read_config_text(path)
+    except ConfigFileError as err:
+        raise ConfigError(f"--{flag}: {err}") from err
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as err:
