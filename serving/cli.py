@@ -147,6 +147,32 @@ _FLAGS: list[tuple[str, type, str]] = [
         int,
         "tfrelay: largest request body (REST answers 413) or gRPC message (RESOURCE_EXHAUSTED).",
     ),
+    (
+        "rest_api_max_header_bytes",
+        int,
+        "tfrelay: largest REST request line plus headers (431 beyond; one header: 16 KiB, "
+        "the URL: 16 KiB, 100 headers).",
+    ),
+    (
+        "rest_api_header_timeout_seconds",
+        float,
+        "tfrelay: seconds a REST client has to send a whole request head (408, then closed).",
+    ),
+    (
+        "rest_api_body_timeout_seconds",
+        float,
+        "tfrelay: seconds allowed between two reads of a REST request body (408, then closed).",
+    ),
+    (
+        "rest_api_send_timeout_seconds",
+        float,
+        "tfrelay: seconds a REST client may leave its responses unread before it is disconnected.",
+    ),
+    (
+        "rest_api_idle_timeout_seconds",
+        float,
+        "tfrelay: seconds an idle REST keep-alive connection stays open.",
+    ),
     *[
         (name, kind, "Accepted for TF Serving compatibility; has no effect in tfrelay.")
         for name, kind in (
@@ -299,6 +325,15 @@ def options_from_args(argv: Sequence[str]) -> ServerOptions:
             parser.error(f"argument --{name}: must not be negative")
     if options.max_request_size_bytes == 0:
         parser.error("argument --max_request_size_bytes: must be positive")
+    for name in (
+        "rest_api_max_header_bytes",
+        "rest_api_header_timeout_seconds",
+        "rest_api_body_timeout_seconds",
+        "rest_api_send_timeout_seconds",
+        "rest_api_idle_timeout_seconds",
+    ):
+        if getattr(options, name) <= 0:
+            parser.error(f"argument --{name}: must be positive")
     if options.grpc_implementation not in GRPC_IMPLEMENTATIONS:
         parser.error(
             f"argument --grpc_implementation: {options.grpc_implementation!r} is not one of "

@@ -68,6 +68,14 @@ class ServerOptions:
     auth_token_file: str = ""
     # tfrelay: largest accepted request body (REST: 413) or message (gRPC: RESOURCE_EXHAUSTED).
     max_request_size_bytes: int = 256 * 1024 * 1024
+    # tfrelay: HTTP/1.1 limits of the REST port (issue 12; defaults and sources in
+    # tfrelay.serving.rest.limits): request line + headers (431), time to send a whole head
+    # and between two body reads (408), time a peer may leave responses unread, idle keep-alive.
+    rest_api_max_header_bytes: int = 64 * 1024
+    rest_api_header_timeout_seconds: float = 60.0
+    rest_api_body_timeout_seconds: float = 60.0
+    rest_api_send_timeout_seconds: float = 60.0
+    rest_api_idle_timeout_seconds: float = 75.0
     # TF Serving flags accepted so manifests run unchanged, without effect in tfrelay.
     enable_profiler: bool = True
     flush_filesystem_caches: bool = True

@@ -51,6 +51,7 @@ from tfrelay.serving.metrics import TEXT_CONTENT_TYPE, ObservedGauge, ServingMet
 from tfrelay.serving.options import ServerOptions
 from tfrelay.serving.rest.app import RestApi
 from tfrelay.serving.rest.http_server import start_http_server
+from tfrelay.serving.rest.limits import limits_from_options
 from tfrelay.serving.security import TokenAuth
 from tfrelay.serving.servables.base import Servable
 from tfrelay.serving.servables.saved_model import SessionOptions
@@ -347,6 +348,7 @@ class ModelServer:
                     self.rest.max_body_bytes,
                     self.rest.too_large,
                     ssl_context=self._rest_ssl_context(),
+                    limits=limits_from_options(self.options),
                 )
                 logger.info(
                     "Exporting HTTP/REST API at:%s:%d ...",

@@ -16,7 +16,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tfrelay.serving.options import ServerOptions
 
 KIB = 1024
 
@@ -54,3 +58,22 @@ class HttpLimits:
 
 
 DEFAULT_LIMITS = HttpLimits()
+
+
+def limits_from_options(options: ServerOptions) -> HttpLimits:
+    """The REST port's limits, with the values of the `--rest_api_*` flags.
+
+    Args:
+      options: the server's options.
+
+    Returns:
+      The defaults, overridden by the flags that have one.
+    """
+    return replace(
+        DEFAULT_LIMITS,
+        max_header_bytes=options.rest_api_max_header_bytes,
+        header_timeout=options.rest_api_header_timeout_seconds,
+        body_timeout=options.rest_api_body_timeout_seconds,
+        send_timeout=options.rest_api_send_timeout_seconds,
+        idle_timeout=options.rest_api_idle_timeout_seconds,
+    )
