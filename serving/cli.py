@@ -64,6 +64,13 @@ _FLAGS: list[tuple[str, type, str]] = [
     ("tensorflow_inter_op_parallelism", int, "Inter-op threads (0: TensorFlow decides)."),
     ("model_cache_dir", str, "tfrelay: local directory remote versions are copied to."),
     (
+        "storage_timeout_seconds",
+        float,
+        "tfrelay: deadline of one storage LIST, HEAD or small read (copies: plus 1 s per 4 MiB); "
+        "slow or failing calls are logged. Loads that fail on storage are retried every poll "
+        "without using up --max_num_load_retries.",
+    ),
+    (
         "incomplete_version_timeout_seconds",
         float,
         "tfrelay: report a version as failed after it stayed incomplete and unchanged this long.",

@@ -42,6 +42,8 @@ class ServerOptions:
     incomplete_version_timeout_seconds: float = 300
     # tfrelay: END versions kept in the status per model (TF Serving keeps all: #1488).
     max_ended_versions_in_status: int = 10
+    # tfrelay: deadline of one storage LIST/HEAD/small read; copies get this plus 1 s per 4 MiB.
+    storage_timeout_seconds: float = 60
     # gRPC.
     grpc_socket_path: str = ""
     grpc_channel_arguments: str = ""

@@ -133,6 +133,11 @@ class ModelServer:
                     options.allow_version_labels_for_unavailable_models
                 ),
                 max_ended_versions=options.max_ended_versions_in_status,
+                # Storage failures retry at least once a poll: a version serves within a poll
+                # of storage coming back, however long the outage (issue 13).
+                storage_retry_max_seconds=max(1.0, options.file_system_poll_wait_seconds)
+                if options.file_system_poll_wait_seconds > 0
+                else 30.0,
             ),
         )
         self.source = StorageSource(
@@ -140,7 +145,9 @@ class ModelServer:
             poll_wait_seconds=options.file_system_poll_wait_seconds,
             prefer_tflite=options.prefer_tflite_model,
             incomplete_version_timeout_seconds=options.incomplete_version_timeout_seconds,
-            storage_factory=lambda path: ModelStorage(path, options.environ),
+            storage_factory=lambda path: ModelStorage(
+                path, options.environ, options.storage_timeout_seconds
+            ),
         )
         self.batcher = (
             Batcher(
@@ -555,6 +562,21 @@ class ModelServer:
                 "Bytes copied from remote storage into the local cache per model.",
                 ["model_name"],
                 lambda: storage(lambda name, watch: {(name,): watch.storage.stats.bytes_copied}),
+                kind="counter",
+            )
+        )
+        self.metrics.observe(
+            ObservedGauge(
+                ":tfrelay:serving:storage_errors",
+                "Failed or timed-out storage calls per model and kind (timeout, connection, "
+                "server_error, short_read, mismatch, changed, not_found, denied, other).",
+                ["model_name", "kind"],
+                lambda: storage(
+                    lambda name, watch: {
+                        (name, kind): count
+                        for kind, count in watch.storage.calls.errors_by_kind().items()
+                    }
+                ),
                 kind="counter",
             )
         )

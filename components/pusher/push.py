@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -63,7 +62,6 @@ SELECTED_FALLBACK = "fallback_model"
 STATUS_UPLOADING = "uploading"
 STATUS_UPLOADED = "uploaded"
 
-_CHUNK_BYTES = 1 << 20
 # Partially written local files carry this in their name, so a resumed push can clear them.
 _TEMP_INFIX = ".tfrelay-tmp-"
 # Local version numbers taken by a concurrent writer between our listing and our mkdir.
@@ -297,10 +295,7 @@ def list_model_files(model_dir: str) -> dict[str, int]:
 
 
 def model_checksum(model_dir: str, files: Mapping[str, int]) -> str:
-    """The model's identity: sha256 over its sorted relative paths and their contents.
-
-    This is the one definition of a model's checksum; the push record stores it and retries
-    compare it.
+    """The model's identity (`bucket.model_checksum`, the definition the server verifies).
 
     Args:
       model_dir: the local model directory.
@@ -309,15 +304,7 @@ def model_checksum(model_dir: str, files: Mapping[str, int]) -> str:
     Returns:
       "sha256:<hex digest>".
     """
-    digest = hashlib.sha256()
-    for relative in sorted(files):
-        # Path and size delimit each file, so moving bytes from one file to the next changes the
-        # digest.
-        digest.update(f"{relative}\0{files[relative]}\0".encode())
-        with open(os.path.join(model_dir, *relative.split("/")), "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
-                digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
+    return bucket.model_checksum(model_dir, files)
 
 
 def idempotency_key(pipeline_run_id: str | None, checksum: str) -> str:

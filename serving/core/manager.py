@@ -22,6 +22,7 @@ from tfrelay.serving.core.handles import LoadedVersion
 from tfrelay.serving.core.states import VersionState, VersionStatus
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.servables.base import Servable
+from tfrelay.serving.storage.errors import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,11 @@ class ManagerOptions:
         capped at `max_retry_backoff_factor` times this value.
       allow_version_labels_for_unavailable_models: lets a new label name a version not loaded.
       max_ended_versions: END records kept per model in the status (TF keeps all, #1488).
+      storage_retry_initial_seconds: wait before retrying a load that failed because of storage
+        (a StorageError); doubles per failure up to `storage_retry_max_seconds`. Such failures do
+        not count against `max_num_load_retries` (issue 13, TF Serving #1738).
+      storage_retry_max_seconds: the longest wait between storage retries; the server sets it to
+        the poll interval, so a version serves within a poll of storage coming back.
     """
 
     num_load_threads: int = 0
@@ -53,6 +59,17 @@ class ManagerOptions:
     max_retry_backoff_factor: float = 8.0
     allow_version_labels_for_unavailable_models: bool = False
     max_ended_versions: int = 10
+    storage_retry_initial_seconds: float = 1.0
+    storage_retry_max_seconds: float = 30.0
+
+
+# What the status says about a version whose last load failed.
+FAILURE_STORAGE = "storage"
+FAILURE_MODEL = "model"
+
+
+def _identity(candidate: object) -> str | None:
+    return getattr(candidate, "identity", None)
 
 
 @dataclass
@@ -69,11 +86,50 @@ class _VersionRecord:
     load_seconds: float | None = None
     # The error of the last failed attempt while retries remain (TF's status stays OK then).
     last_error: ServingError | None = None
+    # The content identity of the candidate loaded (or being loaded), kept after END.
+    identity: str | None = None
+    # Other content under the same number, loaded once the old files are unloaded.
+    replacement: object = None
+    # Failed attempts caused by storage (they do not use up the retry budget).
+    storage_failures: int = 0
 
     def status(self) -> VersionStatus:
         if self.error is not None:
             return VersionStatus(self.version, self.state, self.error.code, self.error.message)
+        if self.state == VersionState.START and isinstance(self.last_error, StorageError):
+            # Not TF Serving's (its status stays OK while a retry waits), but the one thing an
+            # operator needs in an outage: this version waits for storage, not for a fix.
+            return VersionStatus(
+                self.version,
+                self.state,
+                self.last_error.code,
+                f"Waiting for storage (retried every poll until it answers; does not use up "
+                f"--max_num_load_retries; {self.storage_failures} failed attempts): "
+                f"{self.last_error.message}",
+            )
         return VersionStatus(self.version, self.state)
+
+    @property
+    def failure(self) -> str | None:
+        """FAILURE_STORAGE or FAILURE_MODEL for the last failed attempt, or None."""
+        error = self.error or self.last_error
+        if error is None:
+            return None
+        return FAILURE_STORAGE if isinstance(error, StorageError) else FAILURE_MODEL
+
+    def rearm(self, candidate: object) -> None:
+        """Makes an ended (or never loaded) version a fresh candidate again."""
+        self.state = VersionState.START
+        self.aspired = True
+        self.candidate = candidate
+        self.identity = _identity(candidate)
+        self.replacement = None
+        self.attempts = 0
+        self.storage_failures = 0
+        self.next_attempt_at = 0.0
+        self.error = None
+        self.last_error = None
+        self.load_seconds = None
 
 
 @dataclass
@@ -260,18 +316,82 @@ class ServableManager:
             for version, candidate in candidates.items():
                 record = model.versions.get(version)
                 if record is None:
-                    model.versions[version] = _VersionRecord(version, candidate=candidate)
+                    model.versions[version] = _VersionRecord(
+                        version, candidate=candidate, identity=_identity(candidate)
+                    )
                     continue
-                record.aspired = True
-                if record.state == VersionState.START:
-                    record.candidate = candidate
+                self._aspire_again_locked(model, record, candidate)
             for version, record in model.versions.items():
                 if version not in candidates:
+                    record.replacement = None
+                    if record.aspired and record.state in (
+                        VersionState.LOADING,
+                        VersionState.AVAILABLE,
+                    ):
+                        logger.info(
+                            "%s version %d is no longer aspired (gone from storage, or beyond "
+                            "the version policy): it is unloaded once an aspired version is "
+                            "AVAILABLE",
+                            model_name,
+                            version,
+                        )
                     record.aspired = False
                     if record.state == VersionState.START:
                         # Never started loading: it simply ends (it disappeared from storage).
                         self._end_locked(model, record, None)
             self._lock.notify_all()
+
+    def _aspire_again_locked(
+        self, model: _ModelRecord, record: _VersionRecord, candidate: object
+    ) -> None:
+        """Applies a known version number's latest candidate from the source."""
+        new_identity = _identity(candidate)
+        changed = (
+            new_identity is not None
+            and record.identity is not None
+            and new_identity != record.identity
+        )
+        if record.state == VersionState.START:
+            record.aspired = True
+            record.candidate = candidate
+            if changed:
+                # Other files under the same number: a new candidate with a fresh budget.
+                record.rearm(candidate)
+            return
+        if record.state == VersionState.END:
+            # TF Serving loads a version again when it is aspired again (a deleted version put
+            # back, a wider policy). One that failed for good stays END until its content
+            # changes, or --max_num_load_retries would mean nothing.
+            if record.error is None or changed:
+                if changed:
+                    logger.info(
+                        "%s version %d holds new content (%s, was %s): loading it as a new "
+                        "candidate",
+                        model.name,
+                        record.version,
+                        new_identity,
+                        record.identity,
+                    )
+                record.rearm(candidate)
+            return
+        if changed:
+            # LOADING / AVAILABLE / UNLOADING with other files: the old files are in no bucket
+            # any more. They are unloaded (as if the version vanished) and the new content
+            # loads afterwards; never served from the old files.
+            if record.replacement is None:
+                logger.warning(
+                    "%s version %d was replaced in storage by other content (%s, was %s): "
+                    "unloading the old files, then loading the new ones",
+                    model.name,
+                    record.version,
+                    new_identity,
+                    record.identity,
+                )
+            record.replacement = candidate
+            record.aspired = False
+            return
+        record.replacement = None
+        record.aspired = True
 
     def report_unloadable(self, model_name: str, version: int, error: ServingError) -> None:
         """Records a version the source will never aspire (e.g. incomplete for too long)."""
@@ -294,6 +414,27 @@ class ServableManager:
             record = model.versions.get(version) if model else None
             if record is not None and record.state == VersionState.END and record.loaded is None:
                 del model.versions[version]
+
+    def held_identity(self, model_name: str, version: int) -> str | None:
+        """The content identity of the files the manager holds for a version (loading, serving
+        or unloading), or None when it holds none."""
+        with self._lock:
+            model = self._models.get(model_name)
+            record = model.versions.get(version) if model else None
+            if record is None or record.state in (VersionState.START, VersionState.END):
+                return None
+            return record.identity
+
+    def waits_for_storage(self, model_name: str, version: int) -> bool:
+        """Whether a version waits to retry a load that failed because of storage."""
+        with self._lock:
+            model = self._models.get(model_name)
+            record = model.versions.get(version) if model else None
+            return (
+                record is not None
+                and record.state == VersionState.START
+                and isinstance(record.last_error, StorageError)
+            )
 
     # -- request path ----------------------------------------------------------------------------
 
@@ -358,7 +499,9 @@ class ServableManager:
         """
         with self._lock:
             model = self._models.get(model_name)
-            if model is None or (not model.configured and not model.versions):
+            # TF Serving's get_model_status_impl answers NOT_FOUND for a model without any
+            # version too, whether it is configured or not (issue 13).
+            if model is None or not model.versions:
                 raise errors.not_found(f"Could not find any versions of model {model_name}")
             if label is not None:
                 if label not in model.labels:
@@ -397,6 +540,12 @@ class ServableManager:
                     VersionState.LOADING,
                 ):
                     extra["last_load_error"] = record.last_error.message
+                if record.failure is not None and record.state != VersionState.AVAILABLE:
+                    # "storage": retried until storage answers; "model": the files are broken
+                    # (retried --max_num_load_retries times, then END).
+                    extra["load_failure"] = record.failure
+                    extra["load_attempts"] = record.attempts
+                    extra["storage_failures"] = record.storage_failures
                 if record.loaded is not None and record.loaded.servable.push_record:
                     extra["push"] = record.loaded.servable.push_record
                 details[version] = extra
@@ -478,6 +627,7 @@ class ServableManager:
         self._set_state_locked(model, record, VersionState.LOADING)
         record.attempts += 1
         candidate = record.candidate
+        record.identity = _identity(candidate)
         logger.info(
             "Loading %s version %d (attempt %d)", model.name, record.version, record.attempts
         )
@@ -519,8 +669,31 @@ class ServableManager:
             record = model.versions.get(version) if model else None
             if record is None:
                 return
-            retries_used = record.attempts - 1
             record.last_error = error
+            if isinstance(error, StorageError) and record.aspired:
+                # Storage, not the model: give the attempt back and retry until storage answers
+                # or a newer version supersedes this one (then it is no longer aspired).
+                record.attempts -= 1
+                record.storage_failures += 1
+                backoff = min(
+                    self._options.storage_retry_initial_seconds
+                    * 2 ** min(record.storage_failures - 1, 20),
+                    self._options.storage_retry_max_seconds,
+                )
+                record.next_attempt_at = self._clock() + backoff
+                log = logger.warning if record.storage_failures == 1 else logger.info
+                log(
+                    "Loading %s version %d failed because of storage (%s); retrying in %.1fs "
+                    "(storage failure %d; this does not use up --max_num_load_retries)",
+                    model_name,
+                    version,
+                    error.message,
+                    backoff,
+                    record.storage_failures,
+                )
+                self._set_state_locked(model, record, VersionState.START)
+                return
+            retries_used = record.attempts - 1
             if record.aspired and retries_used < self._options.max_num_load_retries:
                 backoff = self._options.load_retry_interval_seconds * min(
                     2**retries_used, self._options.max_retry_backoff_factor
@@ -565,7 +738,11 @@ class ServableManager:
             record = model.versions.get(version) if model else None
             if record is not None:
                 record.loaded = None
+                replacement = record.replacement
                 self._end_locked(model, record, None)
+                if replacement is not None and model.versions.get(version) is record:
+                    record.rearm(replacement)
+                    self._set_state_locked(model, record, VersionState.START)
 
     def _end_locked(
         self, model: _ModelRecord, record: _VersionRecord, error: ServingError | None

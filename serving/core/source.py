@@ -5,6 +5,13 @@ also costs one recursive listing (and a read of its small `saved_model.pb`) per 
 complete; after that it is never listed again. Incomplete versions are not aspired, so a
 half-uploaded version never displaces a serving one; a version that stays incomplete and
 unchanged for `incomplete_version_timeout_seconds` is reported as failed in the status.
+
+A complete version is re-checked with one HEAD of its publish marker per poll while it is
+aspired, so a version deleted and pushed again under the same number between two polls is seen
+as the new content it is. Versions that vanish, or whose number now holds other content, are
+not aspired: the manager loads the latest remaining version first and then unloads them, as TF
+Serving does (issue 13). Each model is polled on its own thread, so a hanging LIST of one model
+delays no other model, load or request.
 """
 
 from __future__ import annotations
@@ -13,13 +20,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 from tfrelay.serving.config.model_config import ModelConfig, PolicyKind
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.storage import bucket
-from tfrelay.serving.storage.model_storage import FileInfo, ModelStorage, StorageUnavailable
+from tfrelay.serving.storage.errors import StorageError
+from tfrelay.serving.storage.model_storage import (
+    FileInfo,
+    ModelStorage,
+    StorageUnavailable,
+    listing_identity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +52,8 @@ class VersionCandidate:
       version_dir: its directory name ("00000123").
       files: the listing the completeness check approved (the loader re-checks it).
       marker: the publish marker found (decides SavedModel or TFLite).
+      identity: the content identity (push record checksum, else a listing digest); the
+        manager treats other content under a known number as a new candidate.
     """
 
     storage: ModelStorage
@@ -44,6 +61,7 @@ class VersionCandidate:
     version_dir: str
     files: Mapping[str, FileInfo]
     marker: str
+    identity: str = ""
 
 
 @dataclass
@@ -61,6 +79,10 @@ class _ModelWatch:
     pending: dict[str, _Pending] = field(default_factory=dict)
     polls: int = 0
     last_problem: str | None = None
+    # A poll of this model is running (on the poll pool); the next round skips it.
+    busy: bool = False
+    # Versions whose number now holds other content than the manager holds: {dir: identity}.
+    replaced: dict[str, str] = field(default_factory=dict)
 
 
 class StorageSource:
@@ -96,6 +118,7 @@ class StorageSource:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pollers = ThreadPoolExecutor(8, thread_name_prefix="tfrelay-poll")
         self.poll_count = 0
 
     def set_models(self, models: Sequence[ModelConfig]) -> None:
@@ -149,6 +172,8 @@ class StorageSource:
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
+        # A poll stuck in a storage call ends at its timeout; nobody waits for it.
+        self._pollers.shutdown(wait=False, cancel_futures=True)
 
     def poll_now(self) -> None:
         """Asks for an immediate poll (after a config reload), even when periodic polling is off."""
@@ -164,13 +189,30 @@ class StorageSource:
                 self._wake.wait()
 
     def poll_once(self) -> None:
-        """Polls every watched model once."""
+        """Polls every watched model once, each on its own thread.
+
+        Waits for the polls at most one poll interval (at least 1 s): a model whose storage
+        hangs keeps its poll running in the background (bounded by --storage_timeout_seconds)
+        and is skipped until it returns, while every other model is polled on time.
+        """
+        futures = []
         for watch in self.watched().values():
-            try:
-                self._poll_model(watch)
-            except Exception:
-                logger.exception("Polling model %s failed", watch.config.name)
+            if watch.busy:
+                logger.debug("Poll of model %s still running; skipping it", watch.config.name)
+                continue
+            watch.busy = True
+            futures.append(self._pollers.submit(self._poll_guarded, watch))
+        if futures:
+            wait_futures(futures, timeout=max(self._poll_wait, 1.0))
         self.poll_count += 1
+
+    def _poll_guarded(self, watch: _ModelWatch) -> None:
+        try:
+            self._poll_model(watch)
+        except Exception:
+            logger.exception("Polling model %s failed", watch.config.name)
+        finally:
+            watch.busy = False
 
     def _log_problem(self, watch: _ModelWatch, message: str, level: int = logging.WARNING) -> None:
         # Said once until it changes: a missing base path would otherwise flood the log every
@@ -201,14 +243,26 @@ class StorageSource:
         else:
             watch.last_problem = None
 
-        # Forget state about directories that disappeared.
+        # Forget state about directories that disappeared. The manager keeps its own record of
+        # a loaded version and unloads it once the latest remaining version serves; a number
+        # that reappears is judged from scratch, with its new identity.
         present = set(versions.values())
         for name in list(watch.complete):
             if name not in present:
+                logger.info(
+                    "Model %s version %s is gone from %s: it will be unloaded once the latest "
+                    "remaining version is AVAILABLE (as TF Serving does)",
+                    config.name,
+                    name,
+                    config.base_path,
+                )
                 del watch.complete[name]
         for name in list(watch.pending):
             if name not in present:
                 del watch.pending[name]
+        for name in list(watch.replaced):
+            if name not in present:
+                del watch.replaced[name]
 
         aspired: dict[int, VersionCandidate] = {}
         policy = config.policy
@@ -219,39 +273,99 @@ class StorageSource:
             candidate = self._judge(watch, version, versions[version])
             if candidate is None:
                 continue
+            if self._held_elsewhere(watch, candidate):
+                continue
             aspired[version] = candidate
             if wanted is not None and len(aspired) >= wanted:
                 break
         self._manager.set_aspired_versions(config.name, aspired)
 
+    def _held_elsewhere(self, watch: _ModelWatch, candidate: VersionCandidate) -> bool:
+        """Whether the manager still holds other content under this candidate's number.
+
+        Such a version is treated as vanished until the manager has unloaded the old files
+        (after the latest remaining version loaded); then the new content is aspired and the
+        manager loads it as a new candidate. So no request is answered from files that are in
+        no bucket, and the model stays available meanwhile.
+        """
+        held = self._manager.held_identity(watch.config.name, candidate.version)
+        if held is None or not candidate.identity or held == candidate.identity:
+            watch.replaced.pop(candidate.version_dir, None)
+            return False
+        if watch.replaced.get(candidate.version_dir) != candidate.identity:
+            watch.replaced[candidate.version_dir] = candidate.identity
+            logger.warning(
+                "Model %s version %d at %s now holds other content (%s; the server holds %s): "
+                "the number was reused. Unloading the old files once the latest remaining "
+                "version serves, then loading the new content as a new candidate.",
+                watch.config.name,
+                candidate.version,
+                candidate.storage.version_url(candidate.version_dir),
+                candidate.identity,
+                held,
+            )
+        return True
+
+    def _still_same(self, watch: _ModelWatch, known: VersionCandidate) -> bool:
+        """One HEAD of the publish marker: False when the version's files were replaced."""
+        before = known.files.get(known.marker)
+        try:
+            now = watch.storage.stat_file(known.version_dir, known.marker)
+        except StorageError:
+            return True  # logged by the storage layer; judge again on a later poll
+        return now == before
+
     def _judge(self, watch: _ModelWatch, version: int, version_dir: str) -> VersionCandidate | None:
         known = watch.complete.get(version_dir)
+        if known is not None and self._manager.waits_for_storage(watch.config.name, version):
+            # Its last load failed on storage (a short read, files changing under the copy):
+            # look at the files again rather than retrying on a listing that may be stale.
+            del watch.complete[version_dir]
+            known = None
         if known is not None:
-            return known
+            if self._still_same(watch, known):
+                return known
+            logger.info(
+                "Model %s version %d changed in storage (its %s is new or gone); judging it again",
+                watch.config.name,
+                version,
+                known.marker,
+            )
+            del watch.complete[version_dir]
         storage = watch.storage
         try:
-            verdict, files = storage.check_complete(version_dir, self._prefer_tflite)
+            inspection = storage.inspect_version(version_dir, self._prefer_tflite)
         except ValueError as err:
             # Present but broken: let the loader try, so the status shows TensorFlow's own error
             # and the load is retried and ends like TF Serving's.
             logger.warning("Model %s version %d looks broken: %s", watch.config.name, version, err)
-            files = storage.list_version_files(version_dir)
+            try:
+                files = storage.list_version_files(version_dir)
+            except StorageError:
+                return None
             candidate = VersionCandidate(
-                storage, version, version_dir, files, bucket.SAVED_MODEL_PB
+                storage,
+                version,
+                version_dir,
+                files,
+                bucket.SAVED_MODEL_PB,
+                listing_identity(files),
             )
             watch.complete[version_dir] = candidate
             return candidate
-        except Exception as err:  # noqa: BLE001 - storage errors: try again next poll
-            logger.warning(
-                "Cannot inspect %s: %s; will retry", storage.version_url(version_dir), err
-            )
+        except StorageError as err:
+            # Logged (at once, then rate-limited) by the storage layer; try again next poll.
+            logger.debug("Cannot inspect %s: %s", storage.version_url(version_dir), err)
             return None
+        verdict, files = inspection.verdict, inspection.files
 
         if verdict.complete:
             pending = watch.pending.pop(version_dir, None)
             if pending is not None and pending.reported:
                 self._manager.forget_unloadable(watch.config.name, version)
-            candidate = VersionCandidate(storage, version, version_dir, files, verdict.marker)
+            candidate = VersionCandidate(
+                storage, version, version_dir, files, verdict.marker, inspection.identity
+            )
             watch.complete[version_dir] = candidate
             return candidate
 

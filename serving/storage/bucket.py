@@ -26,7 +26,9 @@ Completeness rule (readers), which protects against any writer, not only ours (T
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +42,10 @@ ASSETS_DIR = "assets"
 ASSETS_EXTRA_DIR = "assets.extra"
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 PUSH_RECORD_FILE = "assets.extra/tfrelay_push.json"
+# The pusher's high-water mark: the highest version number it ever published or claimed under a
+# base path, so a number is never used twice, also after deletions. A file beside the version
+# directories whose name is not an integer, so every reader's listing ignores it.
+HIGH_WATER_MARK_FILE = ".tfrelay_high_water_mark"
 
 # Written last by a conforming writer; their presence announces the version.
 PUBLISH_MARKERS = (SAVED_MODEL_PB, SAVED_MODEL_PBTXT, TFLITE_MODEL)
@@ -187,3 +193,30 @@ def check_complete(
 
     unique_missing = tuple(dict.fromkeys(missing))
     return Completeness(not unique_missing, unique_missing, marker)
+
+
+_CHUNK_BYTES = 1 << 20
+
+
+def model_checksum(model_dir: str, files: Mapping[str, int]) -> str:
+    """A model's identity: sha256 over its sorted relative paths, sizes and contents.
+
+    The one definition, shared by the pusher (which records it in the push record) and the
+    server (which verifies every copy against it before a load).
+
+    Args:
+      model_dir: a local directory holding the files.
+      files: {relative posix path: size in bytes}; the push record itself is never included.
+
+    Returns:
+      "sha256:<hex digest>".
+    """
+    digest = hashlib.sha256()
+    for relative in sorted(files):
+        # Path and size delimit each file, so moving bytes from one file to the next changes the
+        # digest.
+        digest.update(f"{relative}\0{files[relative]}\0".encode())
+        with open(os.path.join(model_dir, *relative.split("/")), "rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
+                digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"

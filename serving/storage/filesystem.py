@@ -113,12 +113,19 @@ _cache_lock = threading.Lock()
 _fs_cache: dict[_FsKey, fsspec.AbstractFileSystem] = {}
 
 
-def filesystem_for(url: str, environ: Mapping[str, str] | None = None) -> fsspec.AbstractFileSystem:
+def filesystem_for(
+    url: str,
+    environ: Mapping[str, str] | None = None,
+    timeout_seconds: float | None = None,
+) -> fsspec.AbstractFileSystem:
     """Returns the (shared) fsspec file system that serves `url`.
 
     Args:
       url: a model path (see `split_url`).
       environ: the environment to configure S3/GCS from; defaults to `os.environ`.
+      timeout_seconds: the server's `--storage_timeout_seconds`: bounds each S3 request at the
+        client too (connect and read timeouts, two attempts), so a call abandoned by
+        `StorageCalls` does not hold its thread for long. None keeps the client's defaults.
 
     Returns:
       An fsspec file system; one instance per protocol and configuration.
@@ -133,6 +140,12 @@ def filesystem_for(url: str, environ: Mapping[str, str] | None = None) -> fsspec
         options: dict = {}
     elif protocol == "s3":
         options = s3_options(env)
+        if timeout_seconds is not None and timeout_seconds > 0:
+            options["config_kwargs"] = {
+                "connect_timeout": min(10.0, timeout_seconds),
+                "read_timeout": timeout_seconds,
+                "retries": {"max_attempts": 2, "mode": "standard"},
+            }
     elif protocol == "gs":
         options = gcs_options(env)
     elif protocol == "memory":
@@ -149,6 +162,10 @@ def filesystem_for(url: str, environ: Mapping[str, str] | None = None) -> fsspec
             try:
                 # skip_instance_cache: we cache ourselves, keyed on the environment we read.
                 fs = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
+                if "config_kwargs" in options:
+                    # s3fs's own retry loop (5 attempts with growing sleeps) made one failing
+                    # call take ~15 s before anyone heard of it (issue 13); polls retry anyway.
+                    fs.retries = 2
             except ImportError as err:
                 extra = _EXTRA_OF_PROTOCOL.get(protocol, protocol)
                 raise ValueError(

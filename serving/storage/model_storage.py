@@ -6,28 +6,38 @@ the poll cost promised in DESIGN.md ("one delimiter listing per model per poll")
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import posixpath
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import fsspec
 
-from tfrelay.serving.storage import bucket
+from tfrelay.serving.storage import bucket, errors
+from tfrelay.serving.storage.calls import DEFAULT_TIMEOUT_SECONDS, StorageCalls, copy_timeout
+from tfrelay.serving.storage.errors import StorageError
 from tfrelay.serving.storage.filesystem import filesystem_for, split_url
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-class StorageUnavailable(Exception):
+
+class StorageUnavailable(StorageError):
     """The base path could not be read (missing, permission, network); retried on the next poll."""
 
 
-class VersionChanged(Exception):
+class VersionChanged(StorageError):
     """A version's files changed while it was being copied: a writer is still at work."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, errors.CHANGED)
 
 
 @dataclass
@@ -54,20 +64,59 @@ def _stamp(info: Mapping) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class VersionInspection:
+    """What one look at a version's files found.
+
+    Attributes:
+      verdict: the bucket contract's completeness verdict.
+      files: the listing it was based on.
+      identity: the version's content identity: the push record's checksum when it has one,
+        else a digest of the listing's paths, sizes and change stamps (ETag, mtime). A number
+        that reappears with another identity is another model (issue 13).
+    """
+
+    verdict: bucket.Completeness
+    files: dict[str, FileInfo]
+    identity: str
+
+
+def listing_identity(files: Mapping[str, FileInfo]) -> str:
+    """The identity of a version without a push record checksum: its listing's digest."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        info = files[path]
+        digest.update(f"{path}\0{info.size}\0{info.stamp}\0".encode())
+    return f"listing:{digest.hexdigest()[:32]}"
+
+
 class ModelStorage:
     """One model's base path on any supported storage.
+
+    Every file system call goes through `calls` (a deadline, slow/failure logs, error counts) and
+    raises `StorageError` on any failure.
 
     Args:
       base_path: the model's base path (excluding the version), e.g. `s3://bucket/models/m`.
       environ: environment for S3/GCS configuration; defaults to `os.environ`.
+      timeout_seconds: deadline of a LIST/HEAD/small read (`--storage_timeout_seconds`); copies
+        get more in proportion to their size (`calls.copy_timeout`).
     """
 
-    def __init__(self, base_path: str, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_path: str,
+        environ: Mapping[str, str] | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
         self.base_path = base_path
         self.protocol, self._root = split_url(base_path)
-        self._fs: fsspec.AbstractFileSystem = filesystem_for(base_path, environ)
+        self._fs: fsspec.AbstractFileSystem = filesystem_for(
+            base_path, environ, timeout_seconds=timeout_seconds
+        )
         self.stats = StorageStats()
         self._stats_lock = threading.Lock()
+        self.calls = StorageCalls(base_path, timeout_seconds)
 
     @property
     def is_local(self) -> bool:
@@ -85,6 +134,9 @@ class ModelStorage:
         """The on-disk path of a version; only valid when `is_local`."""
         return os.path.join(self._root, version_dir)
 
+    def _run(self, doing: str, fn: Callable[[], T], timeout: float | None = None) -> T:
+        return self.calls.run(doing, fn, timeout)
+
     def list_versions(self) -> dict[int, str]:
         """Lists the version directories with one non-recursive (delimiter) listing.
 
@@ -93,16 +145,20 @@ class ModelStorage:
           `007`), the first in sorted order wins and a warning is logged, like TF Serving.
 
         Raises:
-          StorageUnavailable: the base path does not exist or cannot be listed.
+          StorageUnavailable: the base path does not exist or cannot be listed (in time).
         """
         with self._stats_lock:
             self.stats.listings += 1
         try:
-            entries = self._fs.ls(self._root, detail=True)
-        except FileNotFoundError as err:
-            raise StorageUnavailable(f"base path {self.base_path} does not exist") from err
-        except Exception as err:
-            raise StorageUnavailable(f"cannot list {self.base_path}: {err}") from err
+            entries = self._run(
+                f"list {self.base_path}", lambda: self._fs.ls(self._root, detail=True)
+            )
+        except StorageError as err:
+            if err.kind == errors.NOT_FOUND:
+                raise StorageUnavailable(
+                    f"base path {self.base_path} does not exist", errors.NOT_FOUND
+                ) from err
+            raise StorageUnavailable(err.message, err.kind) from err
         versions: dict[int, str] = {}
         for entry in sorted(entries, key=lambda e: e["name"]):
             if entry.get("type") != "directory":
@@ -130,11 +186,17 @@ class ModelStorage:
 
         Returns:
           {relative posix path: FileInfo}.
+
+        Raises:
+          StorageError: the listing failed or timed out.
         """
         with self._stats_lock:
             self.stats.recursive_listings += 1
         root = self.version_path(version_dir)
-        found = self._fs.find(root, detail=True)
+        found = self._run(
+            f"list {self.version_url(version_dir)} recursively",
+            lambda: self._fs.find(root, detail=True),
+        )
         files: dict[str, FileInfo] = {}
         prefix = root.rstrip("/") + "/"
         for path, info in found.items():
@@ -144,11 +206,89 @@ class ModelStorage:
             files[relative] = FileInfo(int(info.get("size") or 0), _stamp(info))
         return files
 
-    def read_file(self, version_dir: str, relative_path: str) -> bytes:
-        """Reads one file of a version."""
-        with self._fs.open(posixpath.join(self.version_path(version_dir), relative_path)) as f:
-            data = f.read()
+    def stat_file(self, version_dir: str, relative_path: str) -> FileInfo | None:
+        """One file's size and change stamp (one HEAD on object stores), None if it is gone.
+
+        Raises:
+          StorageError: the call failed (other than "not found") or timed out.
+        """
+        path = posixpath.join(self.version_path(version_dir), relative_path)
+
+        def stat() -> FileInfo | None:
+            try:
+                info = self._fs.info(path)
+            except FileNotFoundError:
+                return None
+            return FileInfo(int(info.get("size") or 0), _stamp(info))
+
+        return self._run(f"stat {self.version_url(version_dir)}/{relative_path}", stat)
+
+    def read_file(
+        self, version_dir: str, relative_path: str, expected_size: int | None = None
+    ) -> bytes:
+        """Reads one file of a version.
+
+        Args:
+          version_dir: the version's directory name.
+          relative_path: the file, relative to it.
+          expected_size: the size the listing gave; a body of another length is a storage
+            error (a short read), not a broken model.
+
+        Raises:
+          StorageError: the read failed, timed out or returned the wrong number of bytes.
+        """
+        url = f"{self.version_url(version_dir)}/{relative_path}"
+        path = posixpath.join(self.version_path(version_dir), relative_path)
+        data = self._run(
+            f"read {url}",
+            lambda: self._fs.cat_file(path),
+            copy_timeout(self.calls.timeout_seconds, expected_size or 0),
+        )
+        if expected_size is not None and len(data) != expected_size:
+            error = StorageError(
+                f"Read {len(data)} bytes of {url} but the listing says {expected_size} "
+                "(a short or corrupted download); retrying",
+                errors.SHORT_READ,
+            )
+            self.calls.record(error)
+            raise error
         return data
+
+    def inspect_version(self, version_dir: str, prefer_tflite: bool = False) -> VersionInspection:
+        """Applies the bucket contract's completeness rule to a version and names its content.
+
+        Args:
+          version_dir: the version's directory name.
+          prefer_tflite: whether `model.tflite` is the servable when present.
+
+        Returns:
+          The verdict, the listing and the content identity.
+
+        Raises:
+          ValueError: the version is present but broken (unparseable SavedModel or push record).
+          StorageError: storage failed while looking (including a short read).
+        """
+        files = self.list_version_files(version_dir)
+        cache: dict[str, bytes] = {}
+
+        def read(relative: str) -> bytes:
+            if relative not in cache:
+                info = files.get(relative)
+                cache[relative] = self.read_file(
+                    version_dir, relative, info.size if info is not None else None
+                )
+            return cache[relative]
+
+        verdict = bucket.check_complete(
+            {path: info.size for path, info in files.items()}, read, prefer_tflite=prefer_tflite
+        )
+        identity = None
+        if bucket.PUSH_RECORD_FILE in files:
+            record = _parse_record(read(bucket.PUSH_RECORD_FILE))
+            checksum = record.get("checksum") if record else None
+            if isinstance(checksum, str) and checksum:
+                identity = checksum
+        return VersionInspection(verdict, files, identity or listing_identity(files))
 
     def check_complete(
         self, version_dir: str, prefer_tflite: bool = False
@@ -164,19 +304,18 @@ class ModelStorage:
 
         Raises:
           ValueError: the version is present but broken (unparseable SavedModel or push record).
+          StorageError: storage failed while looking.
         """
-        files = self.list_version_files(version_dir)
-        verdict = bucket.check_complete(
-            {path: info.size for path, info in files.items()},
-            lambda relative: self.read_file(version_dir, relative),
-            prefer_tflite=prefer_tflite,
-        )
-        return verdict, files
+        inspection = self.inspect_version(version_dir, prefer_tflite)
+        return inspection.verdict, inspection.files
 
     def copy_version(
         self, version_dir: str, destination: str, files: Mapping[str, FileInfo]
     ) -> str:
-        """Copies a version into a local directory and proves the copy is a consistent snapshot.
+        """Copies a version into a local directory and proves the copy is whole and consistent.
+
+        The copy must match the listing (every size), the push record when there is one (every
+        size it lists, and its checksum), and the version must list the same afterwards.
 
         Args:
           version_dir: the version's directory name.
@@ -187,8 +326,10 @@ class ModelStorage:
           `destination`.
 
         Raises:
+          StorageError: a file could not be copied (in time), or the copy does not match the
+            listing or the push record (kind SHORT_READ / MISMATCH).
           VersionChanged: the version's files differ from `files` after the copy (a writer is
-            still at work); the partial copy is removed.
+            still at work). The partial copy is removed in every case.
         """
         os.makedirs(destination)
         try:
@@ -196,10 +337,16 @@ class ModelStorage:
             for relative, info in sorted(files.items()):
                 target = os.path.join(destination, *relative.split("/"))
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                self._fs.get_file(posixpath.join(source_root, relative), target)
+                source = posixpath.join(source_root, relative)
+                self._run(
+                    f"copy {self.version_url(version_dir)}/{relative} ({info.size} bytes)",
+                    lambda source=source, target=target: self._fs.get_file(source, target),
+                    copy_timeout(self.calls.timeout_seconds, info.size),
+                )
                 with self._stats_lock:
                     self.stats.bytes_copied += info.size
                     self.stats.files_copied += 1
+            self._verify_copy(version_dir, destination, files)
             after = self.list_version_files(version_dir)
             if after != dict(files):
                 raise VersionChanged(
@@ -209,3 +356,55 @@ class ModelStorage:
             shutil.rmtree(destination, ignore_errors=True)
             raise
         return destination
+
+    def _verify_copy(
+        self, version_dir: str, destination: str, files: Mapping[str, FileInfo]
+    ) -> None:
+        url = self.version_url(version_dir)
+
+        def fail(message: str, kind: str) -> None:
+            error = StorageError(f"The copy of {url} {message}; not loading it, retrying", kind)
+            self.calls.record(error)
+            raise error
+
+        for relative, info in files.items():
+            local = os.path.join(destination, *relative.split("/"))
+            size = os.path.getsize(local)
+            if size != info.size:
+                fail(
+                    f"has {size} bytes of {relative}, the listing says {info.size}",
+                    errors.SHORT_READ,
+                )
+        if bucket.PUSH_RECORD_FILE not in files:
+            return
+        with open(os.path.join(destination, *bucket.PUSH_RECORD_FILE.split("/")), "rb") as f:
+            record = _parse_record(f.read())
+        if record is None:
+            fail(f"has an unreadable {bucket.PUSH_RECORD_FILE}", errors.MISMATCH)
+        recorded = record.get("files") or {}
+        if not isinstance(recorded, dict):
+            return
+        for relative, size in recorded.items():
+            local = os.path.join(destination, *str(relative).split("/"))
+            actual = os.path.getsize(local) if os.path.isfile(local) else None
+            if actual != size:
+                fail(
+                    f"has {actual} bytes of {relative}, the push record says {size}",
+                    errors.MISMATCH,
+                )
+        checksum = record.get("checksum")
+        if isinstance(checksum, str) and checksum.startswith("sha256:"):
+            actual_checksum = bucket.model_checksum(destination, recorded)
+            if actual_checksum != checksum:
+                fail(
+                    f"has checksum {actual_checksum}, the push record says {checksum}",
+                    errors.MISMATCH,
+                )
+
+
+def _parse_record(data: bytes) -> dict | None:
+    try:
+        record = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
