@@ -101,3 +101,21 @@ def from_tensorflow(error: BaseException) -> ServingError:
         return ServingError(Code(code), message)
     except ValueError:
         return ServingError(Code.INTERNAL, message)
+
+
+# Error messages quote at most this much of a client's value (issue 12: a 20 MB request got a
+# 120 MB error body); TF Serving's messages are unchanged for values shorter than this.
+EXCERPT_CHARS = 200
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text`, or its first `limit` characters followed by "..." when it is longer.
+
+    Args:
+      text: a value quoted in an error message.
+      limit: the most characters kept.
+
+    Returns:
+      The text to embed in the message.
+    """
+    return text if len(text) <= limit else text[:limit] + "..."
