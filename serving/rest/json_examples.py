@@ -34,7 +34,7 @@ def _kind_of(name: str, value: Any) -> tuple[str, Any]:
     if isinstance(value, int) and value <= _UINT64_MAX:
         if value > _INT64_MAX:
             raise errors.invalid_argument(
-                f"Feature: {name} has uint64 element. Only int64 is supported."
+                f"Feature: {errors.excerpt(name)} has uint64 element. Only int64 is supported."
             )
         return _INT64, value
     if isinstance(value, (int, float)):
@@ -46,7 +46,7 @@ def _kind_of(name: str, value: Any) -> tuple[str, Any]:
             )
         return _FLOAT, number
     raise errors.invalid_argument(
-        f"Feature: {name} has element with unexpected JSON type: {json_type(value)}"
+        f"Feature: {errors.excerpt(name)} has element with unexpected JSON type: {json_type(value)}"
     )
 
 
@@ -58,7 +58,7 @@ def _feature(name: str, value: Any) -> feature_pb2.Feature:
         element_kind, element_value = _kind_of(name, element)
         if kind is not None and element_kind != kind:
             raise errors.invalid_argument(
-                f"Unexpected element type in feature: {name} expecting type: {kind}"
+                f"Unexpected element type in feature: {errors.excerpt(name)} expecting type: {kind}"
             )
         kind = element_kind
         converted.append(element_value)

@@ -87,6 +87,15 @@ _RAPIDJSON_PHRASES = (
 )
 
 
+# The JSON printer of value_to_string (json.dumps(indent=4) without the one-shot encoder).
+_PRETTY = json.JSONEncoder(indent=4, ensure_ascii=False, allow_nan=True)
+# Deepest nesting a tensor value may have (TF Serving's rapidjson has no limit; the conversion
+# recurses per level, and Python's stack must never overflow into a 500: issue 12).
+MAX_JSON_DEPTH = 100
+# orjson's own nesting limit: deeper documents raise "Recursion limit reached".
+_ORJSON_MAX_DEPTH = 1024
+
+
 class RequestFormat(enum.Enum):
     """Row (`instances` -> `predictions`) or columnar (`inputs` -> `outputs`)."""
 
@@ -111,16 +120,28 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise errors.invalid_argument("JSON Parse error: The document is empty")
     try:
         doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as err:
+        if str(err).startswith("Recursion limit reached"):
+            raise _too_deep(_ORJSON_MAX_DEPTH) from None
         # orjson rejects the NaN/Infinity tokens TF Serving accepts; the standard library takes
         # them, and otherwise explains the syntax error.
         try:
             doc = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise errors.invalid_argument(_parse_error_message(body, err)) from None
+        except RecursionError:
+            # The standard library's scanner recurses per level and stops at Python's
+            # recursion limit (~1000 levels) with RecursionError, formerly a 500 (issue 12).
+            raise _too_deep(_ORJSON_MAX_DEPTH) from None
     if not isinstance(doc, dict):
         raise errors.invalid_argument(f"JSON Value: {value_to_string(doc)} Is not object")
     return doc
+
+
+def _too_deep(depth: int) -> ServingError:
+    return errors.invalid_argument(
+        f"JSON Parse error: The document is nested deeper than {depth} levels"
+    )
 
 
 def _parse_error_message(body: bytes, err: Exception) -> str:
@@ -136,11 +157,33 @@ def _parse_error_message(body: bytes, err: Exception) -> str:
     return f"JSON Parse error: {phrase} at offset: {err.pos}"
 
 
-def value_to_string(value: Any) -> str:
-    """TF Serving's JsonValueToString: pretty JSON, top-level decimals printed as float32."""
+def value_to_string(value: Any, limit: int = errors.EXCERPT_CHARS) -> str:
+    """TF Serving's JsonValueToString: pretty JSON, top-level decimals printed as float32.
+
+    Only the first `limit` characters are produced (then "..."): the JSON is generated lazily
+    and generation stops there, so quoting a 20 MB document costs microseconds, not a 120 MB
+    message and seconds of the event loop (issue 12).
+
+    Args:
+      value: a parsed JSON value.
+      limit: the most characters of it quoted.
+
+    Returns:
+      The text TF Serving embeds in its messages, cut to `limit` characters.
+    """
     if isinstance(value, float) and (not math.isfinite(value) or abs(value) <= _FLOAT32_MAX):
         return format_decimal(value, np.float32)
-    return json.dumps(value, indent=4, ensure_ascii=False, allow_nan=True)
+    pieces: list[str] = []
+    size = 0
+    try:
+        for piece in _PRETTY.iterencode(value):
+            pieces.append(piece)
+            size += len(piece)
+            if size > limit:
+                break
+    except RecursionError:  # nested deeper than Python's stack: quote what was produced
+        size = limit + 1
+    return errors.excerpt("".join(pieces), limit) if size > limit else "".join(pieces)
 
 
 def format_decimal(value: float, dtype: type = np.float32) -> str:
@@ -269,6 +312,12 @@ def _dense_shape(value: Any) -> list[int]:
         if not value:
             break
         value = value[0]
+    if len(shape) > MAX_JSON_DEPTH:
+        # _fill recurses once per level of the shape: refuse before the stack overflows.
+        raise errors.invalid_argument(
+            f"JSON Value is nested deeper than {MAX_JSON_DEPTH} levels (a tensor of rank "
+            f"{len(shape)})"
+        )
     return shape
 
 
@@ -345,8 +394,8 @@ def _fast_tensor(value: Any, dtype: int) -> np.ndarray | None:
         return None
     try:
         array = np.array(value)
-    except (ValueError, OverflowError):
-        return None  # ragged or out of range: the exact path explains it
+    except (ValueError, OverflowError, RecursionError):
+        return None  # ragged, out of range or too deep: the exact path explains it
     kind = array.dtype.kind
     if kind not in "if" or array.size == 0:
         return None
@@ -539,10 +588,12 @@ def _exact_instances(
         for key, value in item.items():
             try:
                 if key not in columns:
-                    raise errors.invalid_argument(f"JSON object: does not have named input: {key}")
+                    raise errors.invalid_argument(
+                        f"JSON object: does not have named input: {errors.excerpt(key)}"
+                    )
                 columns[key].add(value)
             except ServingError as err:
-                raise _wrapped(err, f"{index} key: {key}") from None
+                raise _wrapped(err, f"{index} key: {errors.excerpt(key)}") from None
         if item.keys() != columns.keys():
             raise errors.invalid_argument(
                 f"Failed to process element: {index} of 'instances' list. JSON object: "

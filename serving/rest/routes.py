@@ -22,6 +22,7 @@ _STATUS_RE = re.compile(
 )
 _V1_RE = re.compile(r"(?i)/v1/.*")
 _INT64_MAX = 2**63 - 1
+_INT64_DIGITS = len(str(_INT64_MAX))
 
 PREDICT, CLASSIFY, REGRESS, STATUS, METADATA, LIST_MODELS = (
     "predict",
@@ -62,12 +63,16 @@ def is_v1(path: str) -> bool:
 def _version(text: str | None) -> int | None:
     if text is None:
         return None
-    version = int(text)
-    if version > _INT64_MAX:
+    # absl::SimpleAtoi into an int64 (leading zeros allowed). More than 19 significant digits
+    # never fit; checking the length first also keeps int() off 5,000-digit strings, which
+    # Python refuses with ValueError (a 500 before: issue 12).
+    digits = text.lstrip("0") or "0"
+    if len(digits) > _INT64_DIGITS or int(digits) > _INT64_MAX:
         raise EmptyBodyError(
-            errors.Code.INVALID_ARGUMENT, f"Failed to convert version: {text} to numeric."
+            errors.Code.INVALID_ARGUMENT,
+            f"Failed to convert version: {errors.excerpt(text)} to numeric.",
         )
-    return version
+    return int(digits)
 
 
 def _malformed(method: str, path_and_query: str) -> errors.ServingError:
