@@ -31,7 +31,9 @@ def _signature(servable: Servable, signature_name: str) -> Signature:
     name = signature_name or DEFAULT_SERVING_SIGNATURE
     signature = servable.signatures.get(name)
     if signature is None:
-        raise errors.invalid_argument(f"No signature was found with the name: {name}")
+        raise errors.invalid_argument(
+            f"No signature was found with the name: {errors.excerpt(name)}"
+        )
     return signature
 
 
@@ -236,24 +238,58 @@ def _shape(tensor: np.ndarray) -> str:
     return "[" + ",".join(str(d) for d in tensor.shape) + "]"
 
 
-def serialized_examples(request_input) -> list[bytes]:
+# The most bytes of context copies one Classify/Regress request may make the server build: TF
+# Serving prepends the whole serialized context to every example, so a 1 MiB context and 100,000
+# empty examples (a 1.2 MiB request) would be 100 GiB (issue 12). 64 MiB allows a 1 KiB context
+# on 65,536 examples.
+MAX_CONTEXT_COPY_BYTES = 64 * 1024 * 1024
+
+
+def check_context_copies(
+    context_bytes: int, num_examples: int, limit: int = MAX_CONTEXT_COPY_BYTES
+) -> None:
+    """Refuses a request whose context, copied into each example, would pass `limit` bytes.
+
+    Args:
+      context_bytes: the serialized context's length.
+      num_examples: how many examples it is prepended to.
+      limit: the most bytes of copies accepted.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT naming the sizes and the limit (TF Serving has no limit).
+    """
+    copies = context_bytes * num_examples
+    if copies > limit:
+        raise errors.invalid_argument(
+            f"Input is too large: its {context_bytes}-byte context copied into each of its "
+            f"{num_examples} examples would take {copies} bytes, over the limit of {limit}"
+        )
+
+
+def serialized_examples(
+    request_input, max_context_copy_bytes: int = MAX_CONTEXT_COPY_BYTES
+) -> list[bytes]:
     """The serialized tf.Examples of a `tensorflow.serving.Input` proto.
 
     TF Serving prepends the serialized context to each example (protobuf merge semantics give
     every example the context's features, its own winning on a clash).
 
+    Args:
+      request_input: the request's `input`.
+      max_context_copy_bytes: the most bytes of context copies accepted.
+
     Raises:
-      ServingError: INVALID_ARGUMENT for an empty input, UNIMPLEMENTED for an unknown kind.
+      ServingError: INVALID_ARGUMENT for an empty input or a context whose copies would pass
+        MAX_CONTEXT_COPY_BYTES, UNIMPLEMENTED for an unknown kind.
     """
     kind = request_input.WhichOneof("kind")
     if kind == "example_list":
         examples = [e.SerializeToString() for e in request_input.example_list.examples]
     elif kind == "example_list_with_context":
-        context = request_input.example_list_with_context.context.SerializeToString()
-        examples = [
-            context + e.SerializeToString()
-            for e in request_input.example_list_with_context.examples
-        ]
+        with_context = request_input.example_list_with_context
+        context = with_context.context.SerializeToString()
+        check_context_copies(len(context), len(with_context.examples), max_context_copy_bytes)
+        examples = [context + e.SerializeToString() for e in with_context.examples]
     elif kind is None:
         examples = []
     else:

@@ -19,7 +19,9 @@ def find_signature(servable: Servable, signature_name: str) -> Signature:
     name = signature_name or DEFAULT_SERVING_SIGNATURE
     signature = servable.signatures.get(name)
     if signature is None:
-        raise errors.failed_precondition(f'Serving signature key "{name}" not found.')
+        raise errors.failed_precondition(
+            f'Serving signature key "{errors.excerpt(name)}" not found.'
+        )
     return signature
 
 
@@ -36,11 +38,24 @@ def check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> None
         return
     extra = sorted(sent - expected)
     missing = sorted(expected - sent)
+    # The client's aliases are quoted as an excerpt (issue 12: 10,000 long aliases would make a
+    # message of megabytes); the signature's own names in full, as TF Serving.
     raise errors.invalid_argument(
         f"input size does not match signature: {len(sent)}!={len(expected)} "
-        f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
-        f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
+        f"len({{{_joined(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
+        f"Sent extra: {{{_joined(extra)}}}. Missing but required: {{{','.join(missing)}}}."
     )
+
+
+def _joined(aliases: list[str]) -> str:
+    # TF Serving's StrJoin(..., ","), cut as errors.excerpt would cut it, without joining all.
+    kept, size = [], 0
+    for alias in aliases:
+        if size > errors.EXCERPT_CHARS:
+            return ",".join(kept)[: errors.EXCERPT_CHARS] + "..."
+        kept.append(alias)
+        size += len(alias) + 1
+    return errors.excerpt(",".join(kept))
 
 
 def output_keys(signature: Signature, output_filter: Sequence[str]) -> list[str]:
@@ -55,11 +70,12 @@ def output_keys(signature: Signature, output_filter: Sequence[str]) -> list[str]
     for alias in output_filter:
         if alias not in signature.outputs:
             raise errors.invalid_argument(
-                f"output tensor alias not found in signature: {alias} Outputs expected to be in "
+                f"output tensor alias not found in signature: {errors.excerpt(alias)} Outputs "
+                "expected to be in "
                 f"the set {{{','.join(sorted(signature.outputs))}}}."
             )
         if alias in seen:
-            raise errors.invalid_argument(f"duplicate output tensor alias: {alias}")
+            raise errors.invalid_argument(f"duplicate output tensor alias: {errors.excerpt(alias)}")
         seen.add(alias)
     return list(output_filter)
 

@@ -144,67 +144,118 @@ def ndarray_to_proto(
     return proto
 
 
-def proto_to_ndarray(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
-    """Reads a request TensorProto, with `Tensor::FromProto`'s rules.
+# --- Reading request tensors ---------------------------------------------------------------
+#
+# `Tensor::FromProto` (tensorflow/core/framework/tensor.cc) is the rule: a shape with more than
+# 254 dimensions, a negative dimension or an element count past int64 is invalid; with
+# `tensor_content` its length must be exactly count * itemsize; a typed field with at least
+# `count` values gives its first `count`, with fewer values (but some) is padded with its last
+# value, with none is all zeros (empty strings). TF Serving answers any failure with
+# INVALID_ARGUMENT "tensor parsing error: <alias>" (saved_model/util.cc `GetInputValues`).
+#
+# The padding is where a client's claim, not its bytes, decides what the server allocates
+# (issue 12: a 41-byte Predict claiming 2^25 elements cost ~600 MB; 2^40 answered INTERNAL
+# MemoryError). So every count is checked before anything is allocated: shape and content size
+# as TensorFlow does, and the padding against MAX_FILL_BYTES. Everything else a decoded tensor
+# holds is bounded by the bytes the request carried.
 
-    A typed field with fewer values than the shape holds is padded with its last value; more
-    values than the shape holds, negative dimensions or an unsupported dtype are rejected.
+# TensorShape::MaxDimensions().
+MAX_DIMS = 254
+_INT64_MAX = 2**63 - 1
+# The most bytes one request tensor may be padded or zero-filled with beyond the values it
+# carries (`tf.make_tensor_proto(0.0, shape=[1024, 1024])` is 4 MiB of padding). TF Serving has
+# no such bound (it allocates what the shape claims); this one makes a 41-byte request cost at
+# most 16 MiB (x ~5 through the model call and the response) instead of what it claims.
+MAX_FILL_BYTES = 16 * 1024 * 1024
+# What TensorFlow holds per padded string element besides its bytes (sizeof(tstring)).
+_STRING_ELEMENT_BYTES = 24
+
+# Dtypes tf.make_ndarray reads that numpy has no native type for: (field, itemsize).
+_OTHER_TYPES: dict[int, tuple[str, int]] = {
+    types_pb2.DT_BFLOAT16: ("half_val", 2),
+    types_pb2.DT_QINT8: ("int_val", 1),
+    types_pb2.DT_QUINT8: ("int_val", 1),
+    types_pb2.DT_QINT16: ("int_val", 2),
+    types_pb2.DT_QUINT16: ("int_val", 2),
+    types_pb2.DT_QINT32: ("int_val", 4),
+}
+
+
+def proto_to_ndarray(
+    proto: tensor_pb2.TensorProto, alias: str, max_fill_bytes: int = MAX_FILL_BYTES
+) -> np.ndarray:
+    """Reads a request TensorProto with `Tensor::FromProto`'s rules, bounded before allocating.
 
     Args:
       proto: the request tensor.
       alias: its input alias, for the error message.
+      max_fill_bytes: the most bytes of padding (values the shape holds but the proto does not
+        carry) accepted.
 
     Returns:
       The array (object dtype for strings).
 
     Raises:
-      ServingError: INVALID_ARGUMENT "tensor parsing error: <alias>" (as predict_util.cc).
+      ServingError: INVALID_ARGUMENT "tensor parsing error: <alias>" (as TF Serving) for a
+        tensor TensorFlow rejects, with the reason appended when the padding is over
+        `max_fill_bytes`.
     """
-    parsing_error = _ParsingError(alias)
-    shape_proto = proto.tensor_shape
-    if shape_proto.unknown_rank:
-        raise parsing_error.error()
-    shape = tuple([d.size for d in shape_proto.dim])
-    if shape and min(shape) < 0:
-        raise parsing_error.error()
-    count = math.prod(shape)
+    shape = tuple([d.size for d in proto.tensor_shape.dim])
+    if shape:
+        count = math.prod(shape)
+        if min(shape) < 0 or len(shape) > MAX_DIMS or count > _INT64_MAX:
+            raise _parsing_error(alias)
+        if not count:
+            if _overflows_before_zero(shape):
+                raise _parsing_error(alias)
+            return _empty(proto, shape, alias)
+    else:
+        count = 1
     dtype = proto.dtype
     if dtype == types_pb2.DT_STRING:
-        values = list(proto.string_val)
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-        return _fill(array, count, shape, parsing_error, default=b"")
+        return _strings(proto, count, shape, alias, max_fill_bytes)
     entry = _TYPES.get(dtype)
     if entry is None:
-        return _fallback(proto, parsing_error)
+        return _other(proto, count, shape, alias, max_fill_bytes)
     np_type, field = entry
     if proto.tensor_content:
         content = proto.tensor_content
         if len(content) != count * np_type.itemsize:
-            raise parsing_error.error()
+            raise _parsing_error(alias)
         return (
             np.frombuffer(content, dtype=np_type.newbyteorder("<")).astype(np_type).reshape(shape)
         )
     values = getattr(proto, field)
-    if dtype == types_pb2.DT_HALF:
-        array = np.asarray(values, dtype=np.uint16).view(np.float16)
+    present = len(values)
+    if dtype in _EXACT_FIELDS:
+        if present == count:  # the common case: no padding, no truncation
+            if dtype in _PACKED_FIXED and present > _PACKED_READ_THRESHOLD:
+                array = np.frombuffer(_packed_payload(proto, field), dtype=_PACKED_FIXED[dtype])
+                return array.astype(np_type).reshape(shape)
+            # The field's own type is the array's: no range question, and fromiter skips the
+            # per-element dtype discovery np.asarray does (0.4 vs 1.9 us for a few values).
+            return np.fromiter(values, dtype=np_type, count=present).reshape(shape)
+        if present < count:
+            _check_fill(count - present, np_type.itemsize, shape, present, alias, max_fill_bytes)
+        array = np.fromiter(values, dtype=np_type, count=present)
     elif dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-        parts = np.asarray(
-            values, dtype=np.float32 if dtype == types_pb2.DT_COMPLEX64 else np.float64
-        )
-        if parts.size % 2:
-            raise parsing_error.error()
-        array = parts.view(np_type)
-    elif dtype in _PACKED_FIXED and len(values) > _PACKED_READ_THRESHOLD:
-        array = np.frombuffer(_packed_payload(proto, field), dtype=_PACKED_FIXED[dtype])
-        array = array.astype(np_type)
-    elif dtype in _EXACT_FIELDS:
-        # The field's own type is the array's: no range question, and fromiter skips the
-        # per-element dtype discovery np.asarray does (0.4 vs 1.9 us for a few values).
-        array = np.fromiter(values, dtype=np_type, count=len(values))
+        # NumElements is half the floats; an odd last float is ignored.
+        present //= 2
+        if present < count:
+            _check_fill(count - present, np_type.itemsize, shape, present, alias, max_fill_bytes)
+        parts = np.asarray(values, dtype=np_type.type(0).real.dtype)
+        array = parts[: present * 2].view(np_type)
     else:
-        array = np.asarray(values, dtype=np_type)
-    return _fill(array, count, shape, parsing_error, default=0)
+        # int_val / half_val are int32 fields cast to narrower types (C++ wraps; so does astype).
+        if present < count:
+            _check_fill(count - present, np_type.itemsize, shape, present, alias, max_fill_bytes)
+        array = np.asarray(values, dtype=np.int32)
+        array = (
+            array.astype(np.uint16).view(np.float16)
+            if dtype == types_pb2.DT_HALF
+            else (array.astype(np_type))
+        )
+    return _fill(array, count, shape, 0)
 
 
 # Dtypes whose typed field holds exactly their values (narrow ints travel in int_val).
@@ -216,6 +267,184 @@ _EXACT_FIELDS = frozenset(
 
 # Above this many values, re-reading the packed bytes beats iterating the repeated field.
 _PACKED_READ_THRESHOLD = 32
+
+
+def _parsing_error(alias: str, reason: str = "") -> errors.ServingError:
+    # Built only when a request actually fails.
+    return errors.invalid_argument(f"tensor parsing error: {alias}{reason}")
+
+
+def _overflows_before_zero(shape: tuple[int, ...]) -> bool:
+    # TensorShape::IsValid multiplies dims in order (MultiplyWithoutOverflow): a product past
+    # int64 before the first 0 makes the shape invalid even though the count is 0.
+    product = 1
+    for size in shape:
+        if not size:
+            return False
+        product *= size
+        if product > _INT64_MAX:
+            return True
+    return False
+
+
+def _describe_shape(shape: tuple[int, ...]) -> str:
+    # At most 8 dims: the message quotes a short excerpt of what the client sent.
+    dims = ",".join(str(d) for d in shape[:8])
+    return f"[{dims}{',...' if len(shape) > 8 else ''}]"
+
+
+def _check_fill(
+    missing: int,
+    element_bytes: int,
+    shape: tuple[int, ...],
+    present: int,
+    alias: str,
+    max_fill_bytes: int,
+) -> None:
+    """Refuses padding of `missing` elements of `element_bytes` each past `max_fill_bytes`."""
+    fill = missing * element_bytes
+    if fill > max_fill_bytes:
+        raise _parsing_error(
+            alias,
+            f": shape {_describe_shape(shape)} holds {missing + present} elements and the "
+            f"request carries {present}; padding the rest would take {fill} bytes, over the "
+            f"limit of {max_fill_bytes}",
+        )
+
+
+def _fill(array: np.ndarray, count: int, shape: tuple[int, ...], default) -> np.ndarray:
+    # `FromProtoField`: the first `count` values, padded with the last one, or all `default`.
+    # Callers have bounded the padding (_check_fill).
+    size = array.size
+    if size >= count:
+        return (array[:count] if size > count else array).reshape(shape)
+    filled = np.empty(count, dtype=array.dtype)
+    if size == 0:
+        filled[:] = default
+    else:
+        filled[:size] = array
+        filled[size:] = array[-1]
+    return filled.reshape(shape)
+
+
+def _empty(proto: tensor_pb2.TensorProto, shape: tuple[int, ...], alias: str) -> np.ndarray:
+    # No elements: TensorFlow reads neither the content nor the typed fields.
+    dtype = proto.dtype
+    if dtype == types_pb2.DT_STRING:
+        np_type = np.dtype(object)
+    elif dtype in _TYPES:
+        np_type = _TYPES[dtype][0]
+    elif dtype in _OTHER_TYPES:
+        import tensorflow as tf
+
+        np_type = np.dtype(tf.dtypes.as_dtype(dtype).as_numpy_dtype)
+    else:
+        raise _parsing_error(alias)
+    try:
+        return np.empty(shape, dtype=np_type)
+    except ValueError as err:
+        # numpy refuses empty shapes whose other dims multiply past its index range
+        # ([2^31, 2^31, 0] of float32); TensorFlow accepts them, no model needs them.
+        raise _parsing_error(alias) from err
+
+
+def _strings(
+    proto: tensor_pb2.TensorProto,
+    count: int,
+    shape: tuple[int, ...],
+    alias: str,
+    max_fill_bytes: int,
+) -> np.ndarray:
+    if proto.tensor_content:
+        values = _decode_string_list(proto.tensor_content, count)
+        if values is None:
+            raise _parsing_error(alias)
+    else:
+        values = list(proto.string_val)
+        present = len(values)
+        if present < count:
+            # Each padded element is a copy of the last string (or b"") once TensorFlow has it.
+            last = len(values[-1]) if values else 0
+            _check_fill(
+                count - present,
+                _STRING_ELEMENT_BYTES + last,
+                shape,
+                present,
+                alias,
+                max_fill_bytes,
+            )
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return _fill(array, count, shape, b"")
+
+
+def _decode_string_list(content: bytes, count: int) -> list[bytes] | None:
+    """`port::DecodeStringList`: `count` varint32 lengths, then exactly that many bytes.
+
+    Returns:
+      The strings, or None when `content` does not hold exactly `count` of them.
+    """
+    if count > len(content):  # every length takes at least one byte: nothing to allocate
+        return None
+    raw = np.frombuffer(content, dtype=np.uint8)
+    ends = np.flatnonzero(raw < 0x80)[:count]  # the last byte of each length varint
+    if ends.size < count:
+        return None
+    starts = np.empty(count, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    widths = ends - starts + 1
+    if widths.max() > 5:  # a varint32 takes at most 5 bytes
+        return None
+    lengths = np.zeros(count, dtype=np.uint64)
+    for k in range(int(widths.max())):
+        has = widths > k
+        lengths[has] |= (raw[starts[has] + k].astype(np.uint64) & 0x7F) << np.uint64(7 * k)
+    if lengths.max() > 0xFFFFFFFF:
+        return None
+    offset = int(ends[-1]) + 1
+    if int(lengths.sum()) != len(content) - offset:
+        return None
+    bounds = np.empty(count + 1, dtype=np.int64)
+    bounds[0] = offset
+    np.cumsum(lengths, out=bounds[1:])
+    bounds[1:] += offset
+    bounds = bounds.tolist()
+    return [content[bounds[i] : bounds[i + 1]] for i in range(count)]
+
+
+def _other(
+    proto: tensor_pb2.TensorProto,
+    count: int,
+    shape: tuple[int, ...],
+    alias: str,
+    max_fill_bytes: int,
+) -> np.ndarray:
+    """bfloat16 and the quantized dtypes, through tf.make_ndarray once their sizes are checked.
+
+    tf.make_ndarray pads only a single value (or none); other counts are a parsing error here,
+    where TensorFlow's C++ would pad with the last value. Other dtypes (DT_INVALID, references,
+    resources, variants, unknown numbers) are a parsing error.
+    """
+    entry = _OTHER_TYPES.get(proto.dtype)
+    if entry is None:
+        raise _parsing_error(alias)
+    field, itemsize = entry
+    if proto.tensor_content:
+        if len(proto.tensor_content) != count * itemsize:
+            raise _parsing_error(alias)
+    else:
+        present = len(getattr(proto, field))
+        if present not in (0, 1, count):
+            raise _parsing_error(alias)
+        if present < count:
+            _check_fill(count - present, itemsize, shape, present, alias, max_fill_bytes)
+    import tensorflow as tf
+
+    try:
+        return tf.make_ndarray(proto)
+    except Exception as err:
+        raise _parsing_error(alias) from err
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -252,42 +481,3 @@ def _packed_payload(proto: tensor_pb2.TensorProto, field: str) -> bytes:
         else:  # groups do not occur in TensorProto
             raise ValueError(f"unexpected wire type {wire}")
     return b"".join(chunks)
-
-
-class _ParsingError:
-    """Builds TF Serving's parsing error only when a request actually fails."""
-
-    __slots__ = ("alias",)
-
-    def __init__(self, alias: str) -> None:
-        self.alias = alias
-
-    def error(self) -> errors.ServingError:
-        return errors.invalid_argument(f"tensor parsing error: {self.alias}")
-
-
-def _fill(
-    array: np.ndarray, count: int, shape: tuple[int, ...], error: _ParsingError, default
-) -> np.ndarray:
-    if array.size == count:
-        return array.reshape(shape)
-    if array.size > count:
-        raise error.error()
-    if array.size == 0:
-        filled = np.empty(count, dtype=array.dtype)
-        filled[:] = default
-        return filled.reshape(shape)
-    # Tensor::FromProto repeats the last value to fill the shape.
-    filled = np.empty(count, dtype=array.dtype)
-    filled[: array.size] = array
-    filled[array.size :] = array[-1]
-    return filled.reshape(shape)
-
-
-def _fallback(proto: tensor_pb2.TensorProto, error: _ParsingError) -> np.ndarray:
-    import tensorflow as tf
-
-    try:
-        return tf.make_ndarray(proto)
-    except Exception as err:
-        raise error.error() from err
