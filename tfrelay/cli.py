@@ -30,6 +30,11 @@ _SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "add new CSV data and run the pipeline (what a data scientist types)",
         "pipeline",
     ),
+    "push": (
+        "tfrelay.components.pusher.cli:main",
+        "publish a SavedModel directory as the next version under a base path (no TFX needed)",
+        "serving",
+    ),
     "serve": (
         "tfrelay.serving.cli:main",
         "run the TF-Serving-compatible model server (same flags as tensorflow_model_server)",

@@ -10,10 +10,14 @@ own. `push_model` does, in order:
 3. If the newest published version holds the same checksum, stop: the model is already served.
 4. If an unpublished version above it carries a push record with the same idempotency key, it is
    an interrupted attempt of this same run: resume into it. Otherwise claim a new version
-   (`next_integer`: highest version present + 1; `unix_timestamp`: now, bumped above every
-   version present).
-5. Write the push record with status "uploading" (the claim a retry looks for), then every file
-   that is not a publish marker, then the final push record, then the publish marker(s) last.
+   (`next_integer`: one more than the highest version present *or ever used*; `unix_timestamp`:
+   now, bumped above both). "Ever used" is the base path's high-water mark
+   (`<base_path>/.tfrelay_high_water_mark`, `bucket.HIGH_WATER_MARK_FILE`): a number once
+   published is never published again, also after its version was deleted for a rollback, so
+   no server can mistake new files for an old version (issue 13).
+5. Raise the high-water mark to the claimed number, then write the push record with status
+   "uploading" (the claim a retry looks for), then every file that is not a publish marker,
+   then the final push record, then the publish marker(s) last.
 6. Apply retention (`keep_last`): delete the oldest published versions beyond the newest N,
    marker first.
 
@@ -535,6 +539,56 @@ class _BasePath:
             return None
         return record if isinstance(record, dict) else None
 
+    def read_high_water_mark(self) -> int:
+        """The highest version number ever used under this base path (0 when none recorded).
+
+        Raises:
+          PushError: the mark exists but is unreadable (a number could be reused).
+        """
+        path = posixpath.join(self.root, bucket.HIGH_WATER_MARK_FILE)
+        try:
+            data = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return 0
+        try:
+            mark = json.loads(data)["version"]
+            if isinstance(mark, bool) or not isinstance(mark, int) or mark < 0:
+                raise ValueError(f"not a version number: {mark!r}")
+        except (ValueError, KeyError, TypeError) as err:
+            raise PushError(
+                f"The high-water mark {self.url}/{bucket.HIGH_WATER_MARK_FILE} is unreadable "
+                f"({err}). It must hold the highest version ever pushed, as "
+                '{"version": N}; restore it (at least the highest version number ever '
+                "published here), then push again."
+            ) from err
+        return mark
+
+    def write_high_water_mark(self, number: int) -> None:
+        """Records `number` as used (one small object, written whole)."""
+        data = _encode(
+            {
+                "version": number,
+                "updated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"
+                ),
+                "pusher": f"tfrelay {__version__}",
+            }
+        )
+        path = posixpath.join(self.root, bucket.HIGH_WATER_MARK_FILE)
+        if not self.is_local:
+            self.fs.pipe_file(path, data)
+            return
+        os.makedirs(self.root, exist_ok=True)
+        temporary = f"{path}{_TEMP_INFIX}{uuid.uuid4().hex[:8]}"
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+            raise
+
     def claim(self, number: int) -> str:
         """Reserves a new version directory; on local disks an exclusive mkdir makes it ours.
 
@@ -646,10 +700,16 @@ def _scan(
     return None, resumable
 
 
-def _next_version(versions: Mapping[int, str], versioning: str, clock: Callable[[], float]) -> int:
+def _next_version(
+    versions: Mapping[int, str],
+    versioning: str,
+    clock: Callable[[], float],
+    high_water_mark: int = 0,
+) -> int:
     # Every directory counts, published or not, so a new version never lands in a directory
-    # another writer is still filling, and the server's "latest" policy picks it.
-    highest = max(versions, default=0)
+    # another writer is still filling, and the server's "latest" policy picks it; and so does
+    # every number used before (the high-water mark), so a deleted number is never reused.
+    highest = max(max(versions, default=0), high_water_mark)
     if versioning == VERSIONING_UNIX_TIMESTAMP:
         return max(int(clock()), highest + 1)
     return highest + 1
@@ -748,6 +808,9 @@ def push_model(
         try:
             versions = base.list_versions()
             newest, resumable = _scan(base, versions, key)
+            mark = base.read_high_water_mark()
+        except PushError:
+            raise
         except Exception as err:
             raise _storage_error(err, base, f"list the versions in {base.url}") from err
 
@@ -762,7 +825,19 @@ def push_model(
                 key,
             )
         else:
-            number, name = _claim_new_version(base, versions, request.versioning, clock)
+            number, name = _claim_new_version(base, versions, request.versioning, clock, mark)
+        if number > mark:
+            # Before any file of the version: once a reader can see the number, it is used.
+            try:
+                base.write_high_water_mark(number)
+            except Exception as err:
+                raise _storage_error(
+                    err,
+                    base,
+                    f"record version {number} in the high-water mark "
+                    f"{base.url}/{bucket.HIGH_WATER_MARK_FILE}",
+                    after="Nothing was published; run the push again.",
+                ) from err
         record = _upload(
             request, base, model_dir, files, number, name, checksum, key, clock, resumable
         )
@@ -813,9 +888,13 @@ def _already_pushed(request: PushRequest, base: _BasePath, newest: _Version) -> 
 
 
 def _claim_new_version(
-    base: _BasePath, versions: Mapping[int, str], versioning: str, clock: Callable[[], float]
+    base: _BasePath,
+    versions: Mapping[int, str],
+    versioning: str,
+    clock: Callable[[], float],
+    high_water_mark: int = 0,
 ) -> tuple[int, str]:
-    number = _next_version(versions, versioning, clock)
+    number = _next_version(versions, versioning, clock, high_water_mark)
     for _ in range(_MAX_CLAIM_ATTEMPTS):
         try:
             return number, base.claim(number)

@@ -82,7 +82,10 @@ class RecordingFileSystem:
 
 
 def _version_dirs(base: pathlib.Path) -> list[str]:
-    return sorted(os.listdir(base), key=int) if base.exists() else []
+    # The base path also holds the pusher's high-water mark (a file, not a version).
+    if not base.exists():
+        return []
+    return sorted((n for n in os.listdir(base) if (base / n).is_dir()), key=int)
 
 
 def _record(base: pathlib.Path, version: str) -> dict:

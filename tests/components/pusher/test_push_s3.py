@@ -80,7 +80,11 @@ def test_push_to_s3_twice_with_retention_keeps_one_complete_version(
 
     assert second.get_string_custom_property(properties.PUSHED_VERSION) == "2"
     assert again.get_string_custom_property(properties.PUSH_REASON).startswith("already pushed")
-    assert {key.split("/")[0] for key in _objects(s3, s3_bucket, f"retain/{MODEL_NAME}/")} == {"2"}
+    # Version 2 and the pusher's high-water mark (which remembers that 1 and 2 were used).
+    assert {key.split("/")[0] for key in _objects(s3, s3_bucket, f"retain/{MODEL_NAME}/")} == {
+        "2",
+        ".tfrelay_high_water_mark",
+    }
     assert ModelStorage(base, environ=s3_env).check_complete("2")[0].complete
 
 
