@@ -1,0 +1,79 @@
+"""Pipelining and back-pressure (issue 12): at most max_pipelined requests run per connection
+(reading pauses beyond it), and a peer that does not read its answers stops the server writing
+and reading for it, and is disconnected after send_timeout."""
+
+from __future__ import annotations
+
+import asyncio
+
+from support.http1_connection import get, statuses
+from tfrelay.serving.rest.limits import DEFAULT_LIMITS
+
+CAP = DEFAULT_LIMITS.max_pipelined
+
+
+def test_pipelined_requests_beyond_the_cap_wait_unstarted_and_reading_pauses(connect):
+    connection = connect()
+    connection.hold = asyncio.Event()
+    connection.send(b"".join(get(b"/%d" % i) for i in range(100)))
+    assert len(connection.started) == CAP
+    assert connection.transport.reading_paused
+    data = connection.release()
+    assert statuses(data) == [200] * 100
+    # Answered in request order.
+    assert [int(part.split(b" ")[0]) for part in data.split(b"GET /")[1:]] == list(range(100))
+    assert not connection.transport.reading_paused
+
+
+def test_reading_resumes_only_once_the_queue_is_below_the_cap(connect):
+    connection = connect()
+    connection.hold = asyncio.Event()
+    connection.send(b"".join(get() for _ in range(CAP)))
+    assert connection.transport.reading_paused
+    connection.release()
+    assert not connection.transport.reading_paused
+
+
+def test_answers_wait_while_the_transport_is_paused_and_go_out_on_resume(connect):
+    connection = connect()
+    connection.protocol.pause_writing()
+    assert connection.transport.reading_paused
+    assert connection.send(get(b"/a") + get(b"/b")) == b""
+    connection.protocol.resume_writing()
+    connection.run()
+    assert statuses(connection.transport.take()) == [200, 200]
+    assert not connection.transport.reading_paused
+
+
+def test_a_queue_full_and_a_paused_transport_both_hold_reading(connect):
+    connection = connect()
+    connection.hold = asyncio.Event()
+    connection.send(b"".join(get() for _ in range(CAP)))
+    connection.protocol.pause_writing()
+    connection.release()  # answers are ready but the transport is still paused
+    assert connection.transport.reading_paused
+    connection.protocol.resume_writing()
+    connection.run()
+    assert statuses(connection.transport.take()) == [200] * CAP
+    assert not connection.transport.reading_paused
+
+
+def test_a_peer_that_leaves_answers_unread_is_aborted_after_the_send_timeout(connect):
+    connection = connect(send_timeout=10)
+    connection.send(get())
+    connection.protocol.pause_writing()
+    assert connection.advance(9) == b""
+    assert not connection.transport.closed
+    connection.advance(2)
+    assert connection.transport.aborted
+
+
+def test_a_paused_transport_does_not_count_as_idle(connect):
+    connection = connect(idle_timeout=5, send_timeout=60)
+    connection.send(get())
+    connection.protocol.pause_writing()
+    connection.advance(30)
+    assert not connection.transport.closed
+    connection.protocol.resume_writing()
+    connection.advance(6)
+    assert connection.transport.closed  # idle again once writing resumed
