@@ -89,9 +89,10 @@ _RAPIDJSON_PHRASES = (
 
 # The JSON printer of value_to_string (json.dumps(indent=4) without the one-shot encoder).
 _PRETTY = json.JSONEncoder(indent=4, ensure_ascii=False, allow_nan=True)
-# Deepest nesting a tensor value may have (TF Serving's rapidjson has no limit; the conversion
-# recurses per level, and Python's stack must never overflow into a 500: issue 12).
-MAX_JSON_DEPTH = 100
+# Deepest nesting a tensor value may have: numpy's most dimensions (32 in numpy 1.x; TF allows
+# 254, but a deeper value could never become an array here). TF Serving's rapidjson has no
+# limit; the conversion recurses per level, and a 5xx must never answer it (issue 12).
+MAX_TENSOR_RANK = 32
 # orjson's own nesting limit: deeper documents raise "Recursion limit reached".
 _ORJSON_MAX_DEPTH = 1024
 
@@ -312,13 +313,15 @@ def _dense_shape(value: Any) -> list[int]:
         if not value:
             break
         value = value[0]
-    if len(shape) > MAX_JSON_DEPTH:
-        # _fill recurses once per level of the shape: refuse before the stack overflows.
-        raise errors.invalid_argument(
-            f"JSON Value is nested deeper than {MAX_JSON_DEPTH} levels (a tensor of rank "
-            f"{len(shape)})"
-        )
+    if len(shape) > MAX_TENSOR_RANK:
+        raise _too_many_dimensions(len(shape))  # before _fill recurses once per level
     return shape
+
+
+def _too_many_dimensions(rank: int) -> ServingError:
+    return errors.invalid_argument(
+        f"JSON Value is nested deeper than {MAX_TENSOR_RANK} levels (a tensor of rank {rank})"
+    )
 
 
 def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list) -> None:
@@ -345,6 +348,8 @@ def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list) -> No
 
 
 def _to_array(values: list, shape: list[int], dtype: int) -> np.ndarray:
+    if len(shape) > MAX_TENSOR_RANK:  # instances: the batch dimension adds one
+        raise _too_many_dimensions(len(shape))
     np_dtype = NUMPY_DTYPES[dtype]
     if np_dtype is object:
         array = np.empty(len(values), dtype=object)

@@ -1,0 +1,102 @@
+"""The REST JSON codec's limits (issue 12): deep nesting is a 400, never a RecursionError; error
+messages quote a short excerpt of the value, with TF Serving's wording for short values; a
+version of thousands of digits gets TF Serving's "Failed to convert version"."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from tensorflow.core.framework import types_pb2
+
+from tfrelay.serving.errors import EXCERPT_CHARS, ServingError
+from tfrelay.serving.rest import json_input, routes
+from tfrelay.serving.servables.base import TensorSpec
+
+FLOAT_INPUT = {"x": TensorSpec("x", types_pb2.DT_FLOAT, None)}
+
+
+def _nested(depth: int, leaf: bytes = b"1") -> bytes:
+    return b"[" * depth + leaf + b"]" * depth
+
+
+def test_a_document_nested_100000_deep_is_a_400(capsys):
+    with pytest.raises(ServingError) as caught:
+        json_input.parse_body(b'{"instances": ' + _nested(100_000) + b"}")
+    assert caught.value.http_status == 400
+    assert "nested deeper than 1024 levels" in caught.value.message
+
+
+def test_a_deep_document_on_the_nan_path_is_a_400_not_a_recursion_error():
+    # NaN makes orjson refuse it, so the standard library parses it and recurses per level.
+    with pytest.raises(ServingError) as caught:
+        json_input.parse_body(b'{"instances": ' + _nested(5000, b"NaN") + b"}")
+    assert caught.value.http_status == 400
+
+
+def test_a_tensor_nested_deeper_than_numpy_allows_is_a_400():
+    doc = json_input.parse_body(b'{"instances": ' + _nested(json_input.MAX_TENSOR_RANK + 1) + b"}")
+    with pytest.raises(ServingError) as caught:
+        json_input.predict_inputs(doc, FLOAT_INPUT, b"")
+    assert caught.value.http_status == 400
+    assert "nested deeper than 32 levels" in caught.value.message
+
+
+def test_a_tensor_of_the_largest_rank_converts():
+    depth = json_input.MAX_TENSOR_RANK - 1  # plus the batch dimension
+    body = b'{"instances": [' + _nested(depth) + b"]}"
+    inputs, _ = json_input.predict_inputs(json_input.parse_body(body), FLOAT_INPUT, body)
+    assert inputs["x"].shape == (1,) * (depth + 1)
+
+
+def test_a_20_mb_document_in_an_error_is_quoted_in_a_few_hundred_characters():
+    body = b'{"instances": [1.0], "inputs": [' + b"2.5," * 5_000_000 + b"3.0]}"
+    doc = json_input.parse_body(body)
+    started = time.perf_counter()
+    with pytest.raises(ServingError) as caught:
+        json_input.predict_inputs(doc, FLOAT_INPUT, body)
+    elapsed = time.perf_counter() - started
+    message = caught.value.message
+    assert message.startswith('JSON Value: {\n    "instances": [\n        1.0\n    ],')
+    assert message.endswith(
+        "... Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist "
+    )
+    assert len(message) < EXCERPT_CHARS + 200
+    assert elapsed < 0.5, elapsed  # formatting the whole document took seconds
+
+
+def test_short_values_keep_tf_servings_exact_message():
+    assert (
+        json_input.value_to_string({"a": [1, 2]})
+        == '{\n    "a": [\n        1,\n        2\n    ]\n}'
+    )
+    assert json_input.value_to_string(1.5) == "1.5"
+
+
+def test_a_huge_b64_value_is_not_echoed_whole():
+    value = {"b64": "A" * 10_000_000, "extra": 1}
+    with pytest.raises(ServingError) as caught:
+        json_input.exact_tensor([value], types_pb2.DT_STRING)
+    assert "not formatted correctly for base64 data" in caught.value.message
+    assert len(caught.value.message) < EXCERPT_CHARS + 100
+
+
+@pytest.mark.parametrize("digits", ["9" * 5000, "1" + "0" * 19, "9223372036854775808"])
+def test_a_version_that_overflows_int64_gets_tf_servings_400_with_an_empty_body(digits):
+    with pytest.raises(routes.EmptyBodyError) as caught:
+        routes.route("POST", f"/v1/models/m/versions/{digits}:predict")
+    assert caught.value.http_status == 400
+    assert caught.value.message.startswith("Failed to convert version: ")
+    assert len(caught.value.message) < EXCERPT_CHARS + 60
+
+
+def test_versions_with_leading_zeros_parse_as_tf_serving_does():
+    assert routes.route("GET", "/v1/models/m/versions/" + "0" * 5000 + "7").version == 7
+    assert routes.route("GET", "/v1/models/m/versions/9223372036854775807").version == 2**63 - 1
+
+
+def test_large_flat_instances_still_take_the_fast_path():
+    body = b'{"instances": [' + b"1.5," * 99_999 + b"1.5]}"
+    inputs, _ = json_input.predict_inputs(json_input.parse_body(body), FLOAT_INPUT, body)
+    assert inputs["x"].dtype == np.float32 and inputs["x"].shape == (100_000,)
