@@ -1,0 +1,75 @@
+"""Rolling back by deleting the newest version (issue 13, TF Serving's file-system source 1.6):
+every server loads the latest remaining version first, then unloads the deleted one, with no
+failed request; a later push takes a new number (the high-water mark) and serves."""
+
+from __future__ import annotations
+
+import time
+
+from support.load import ContinuousClient
+from support.servers import ModelServerProcess, wait_for_version, wait_until
+
+PREFIX = "rollback/m"
+
+
+def test_deleting_the_newest_version_makes_every_server_serve_the_previous_one(
+    lc, server_env, models, tmp_path
+):
+    assert lc.push(models[3.0], PREFIX) == 1
+    assert lc.push(models[4.0], PREFIX) == 2
+    flags = [
+        "--model_name=m",
+        f"--model_base_path=s3://models/{PREFIX}",
+        f"--file_system_poll_wait_seconds={lc.poll_seconds:g}",
+    ]
+    servers = [
+        ModelServerProcess(flags, log_path=tmp_path / f"server{i}.log", env=server_env)
+        for i in range(2)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            wait_for_version(server.url, "m", 2)
+        clients = [ContinuousClient(server.url, "m", threads=2) for server in servers]
+        for client in clients:
+            client.__enter__()
+        try:
+            wait_until(lambda: all(c.count() > 20 for c in clients), 30, what="clients running")
+            deleted_at = time.monotonic()
+            assert lc.delete_version(PREFIX, 2) > 3
+            for server, client in zip(servers, clients, strict=True):
+                wait_until(
+                    lambda c=client: c.first_answer(3.0, deleted_at) is not None,
+                    30,
+                    what="the previous version answering",
+                )
+                pickup = client.first_answer(3.0, deleted_at).sent - deleted_at
+                wait_until(lambda s=server: lc.state_of(s.url, 2) == "END", 30, what="2 unloaded")
+                load = lc.version_states(server.url)[1]["load_seconds"]
+                # Within a poll plus version 1's load time (and slack for 2 cores shared).
+                print(
+                    f"rollback: previous version answering {pickup:.2f}s after the delete "
+                    f"(its load took {load:.2f}s)"
+                )
+                assert pickup <= lc.poll_seconds + load + 2.0, (pickup, load)
+                assert "is gone from" in server.log()
+                # No answer from the deleted version once the rollback was seen.
+                rolled_back = client.first_answer(3.0, deleted_at).sent
+                assert not [a for a in client.answers if a.sent > rolled_back and a.value == 4.0]
+
+            # The next push takes a number never used before and every server serves it.
+            assert lc.push(models[5.0], PREFIX) == 3
+            for server, client in zip(servers, clients, strict=True):
+                wait_for_version(server.url, "m", 3)
+                wait_until(lambda c=client: c.first_answer(5.0) is not None, 30)
+        finally:
+            for client in clients:
+                client.__exit__(None, None, None)
+        for client in clients:
+            print(f"client: {client.count()} requests, {len(client.failures)} failed")
+            assert client.count() > 100
+            assert client.failures == [], client.failures[:3]
+    finally:
+        for server in servers:
+            server.stop()
