@@ -19,6 +19,21 @@ DecodedHeaders = list[tuple[bytes, bytes]]
 _CACHE_ENTRIES = 64
 
 
+class HeaderListTooLarge(hpack.OversizedHeaderListError):
+    """A header list over the limit, decoded to its end so the HPACK table stays in step with the
+    client's (the stream can be refused without losing the connection).
+
+    Attributes:
+      size: the decoded list's size (RFC 7541 sizes: name + value + 32 per field).
+      limit: the limit it exceeds.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"A header list of {size} bytes exceeds the limit of {limit}")
+        self.size = size
+        self.limit = limit
+
+
 def _integer(data: bytes, pos: int, prefix_bits: int) -> tuple[int, int]:
     """(value, next position) of the prefixed integer starting at `pos` (RFC 7541, 5.1)."""
     mask = (1 << prefix_bits) - 1
@@ -68,7 +83,12 @@ class HeaderBlockDecoder:
 
         The returned list may be shared between identical blocks: do not modify it.
 
+        Past the size limit the rest of the block is still decoded (table insertions included)
+        but nothing more is kept, so an HPACK bomb (CVE-2016-6581: a few bytes referencing a
+        large table entry again and again) costs no memory.
+
         Raises:
+          HeaderListTooLarge: the decoded list exceeds the limit (the table is still in step).
           hpack.HPACKError: a malformed block (a connection error: the state is lost).
         """
         cached = self._cache.get(block)
@@ -106,12 +126,13 @@ class HeaderBlockDecoder:
                 else:
                     name, pos = _string(block, pos)
                 value, pos = _string(block, pos)
-            headers.append((name, value))
             size += table_entry_size(name, value)
-            if size > self._max_size:
-                raise hpack.OversizedHeaderListError(
-                    f"A header list larger than {self._max_size} has been received"
-                )
+            if size <= self._max_size:
+                headers.append((name, value))
+        if size > self._max_size:
+            if changed:
+                self._cache.clear()
+            raise HeaderListTooLarge(size, self._max_size)
         if changed:
             self._cache.clear()
         elif len(self._cache) < _CACHE_ENTRIES:

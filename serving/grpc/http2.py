@@ -4,7 +4,16 @@ grpc.aio costs ~240 us of CPU per call before the handler runs (a trivial handle
 ~4k calls/s on one core), more than tfrelay's whole REST request. Unary gRPC needs little of
 HTTP/2: request HEADERS (+CONTINUATION) and DATA in; HEADERS, DATA and trailing HEADERS out;
 SETTINGS, PING, WINDOW_UPDATE, RST_STREAM and GOAWAY for the connection. This module speaks
-exactly that, with flow control in both directions, and hands complete requests to a callback.
+exactly that and hands requests to callbacks: `on_headers` when a request's headers are complete
+(so authentication and routing happen before any body is buffered), `on_data` as DATA arrives,
+`on_request` at END_STREAM.
+
+Every client gets bounded resources (issue 12; `http2_limits.py` has the defaults and where they
+come from): a concurrent-stream limit (REFUSED_STREAM beyond it), header-list, header-block and
+CONTINUATION limits, FRAME_SIZE_ERROR above the advertised frame size, flow control enforced
+both ways (`flow_control.py`), token-bucket budgets for resets, PINGs, SETTINGS and frames that do
+no work (`frame_budget.py`), a write queue that stops reading while the client does not read and
+disconnects it after a timeout.
 
 Request headers are decoded by `header_block.py` (HPACK on `hpack`'s table). Responses use only
 literal-without-indexing fields, so no encoder state exists.
@@ -15,11 +24,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections.abc import Callable
 
 import hpack
 
-from tfrelay.serving.grpc.header_block import HeaderBlockDecoder
+from tfrelay.serving.grpc.flow_control import (
+    DEFAULT_WINDOW,
+    MAX_WINDOW,  # noqa: F401  (re-exported)
+    FlowControlError,
+    ReceiveWindow,
+    SendWindows,
+)
+from tfrelay.serving.grpc.frame_budget import TokenBucket
+from tfrelay.serving.grpc.header_block import HeaderBlockDecoder, HeaderListTooLarge
+from tfrelay.serving.grpc.http2_limits import DEFAULT_MAX_FRAME, Http2Limits
 
 logger = logging.getLogger(__name__)
 
@@ -33,19 +52,17 @@ END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
 # Error codes.
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x0, 0x1, 0x2, 0x3
 STREAM_CLOSED, FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL, COMPRESSION_ERROR = 0x5, 0x6, 0x7, 0x8, 0x9
+ENHANCE_YOUR_CALM = 0xB
 # Settings.
 SETTINGS_HEADER_TABLE_SIZE, SETTINGS_ENABLE_PUSH, SETTINGS_MAX_CONCURRENT_STREAMS = 0x1, 0x2, 0x3
 SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE, SETTINGS_MAX_HEADER_LIST_SIZE = 0x4, 0x5, 0x6
 
-DEFAULT_WINDOW = 65_535
-MAX_WINDOW = 2**31 - 1
-DEFAULT_MAX_FRAME = 16_384
-# What this side accepts: frames up to the largest legal size (lenient), windows large enough that
-# a client never waits for a WINDOW_UPDATE on a request of a few MB.
-RECEIVE_STREAM_WINDOW = 4 * 1024 * 1024
-RECEIVE_CONNECTION_WINDOW = 16 * 1024 * 1024
-MAX_HEADER_LIST_BYTES = 64 * 1024
-_MAX_FRAME_ACCEPTED = 2**24 - 1
+DEFAULT_LIMITS = Http2Limits()
+# Kept for callers of the previous module-level constants.
+RECEIVE_STREAM_WINDOW = DEFAULT_LIMITS.stream_window
+RECEIVE_CONNECTION_WINDOW = DEFAULT_LIMITS.connection_window
+MAX_HEADER_LIST_BYTES = DEFAULT_LIMITS.max_header_list_size
+_LARGEST_FRAME_SIZE = 2**24 - 1
 
 _FRAME_HEADER = struct.Struct(">HBBBI")  # 24-bit length split as 16 + 8 bits.
 _SETTING = struct.Struct(">HI")
@@ -100,33 +117,43 @@ class Stream:
     Attributes:
       stream_id: the client-chosen odd id.
       headers: the request's header fields, decoded (bytes names and values; do not modify:
-        identical header blocks share one list).
+        identical header blocks share one list). Empty when `oversized_headers` is set.
+      oversized_headers: the decoded header list's size when it exceeded the limit (else 0).
       body: the DATA received so far.
       body_bytes: total DATA payload received (padding excluded).
       closed_remote: END_STREAM received.
-      send_window: what this side may still send on the stream.
+      receive: the stream's receive window, once DATA arrived (`receive.limit(n)` caps what it
+        will ever grant); None before.
+      send_offset: the stream's send window minus the peer's initial window (`SendWindows`).
       pending: response bytes waiting for window.
       trailers: the final HEADERS block, sent once all pending DATA is out.
-      unacked: DATA bytes received and not yet returned to the client's stream window.
       task: the handler's task, cancelled when the client resets the stream.
       rejected: the request was answered early (e.g. too large); further DATA is dropped.
+      call: whatever the application keeps for the call (set in `on_headers`).
     """
 
-    __slots__ = ("stream_id", "headers", "body", "body_bytes", "closed_remote", "send_window",
-                 "pending", "trailers", "unacked", "task", "rejected")  # fmt: skip
+    __slots__ = ("stream_id", "headers", "oversized_headers", "body", "body_bytes",
+                 "closed_remote", "receive", "send_offset", "pending", "trailers", "task",
+                 "rejected", "call")  # fmt: skip
 
-    def __init__(self, stream_id: int, headers: list[tuple[bytes, bytes]], send_window: int):
+    def __init__(
+        self, stream_id: int, headers: list[tuple[bytes, bytes]], oversized_headers: int = 0
+    ) -> None:
         self.stream_id = stream_id
         self.headers = headers
+        self.oversized_headers = oversized_headers
         self.body: list[bytes] = []
         self.body_bytes = 0
         self.closed_remote = False
-        self.send_window = send_window
+        # Created with the first DATA frame that does not end the request (most unary requests
+        # arrive whole in one frame and never need one).
+        self.receive: ReceiveWindow | None = None
+        self.send_offset = 0
         self.pending = b""
         self.trailers: bytes | None = None
-        self.unacked = 0
         self.task: asyncio.Future | None = None
         self.rejected = False
+        self.call: object = None
 
 
 RequestCallback = Callable[["Http2Connection", Stream], None]
@@ -177,6 +204,10 @@ class Http2Connection(asyncio.Protocol):
         oversized request before it is complete); may be None.
       on_close: called once when the connection is gone.
       coalescer: shared by the server's connections to group their writes; None writes at once.
+      on_headers: called when a new stream's request headers are complete, before any of its
+        DATA is handled (lets the caller authenticate and route first, and answer at once);
+        may be None.
+      limits: what the connection accepts (`Http2Limits`' production defaults if None).
     """
 
     def __init__(
@@ -185,27 +216,40 @@ class Http2Connection(asyncio.Protocol):
         on_data: DataCallback | None = None,
         on_close: Callable[[Http2Connection], None] | None = None,
         coalescer: WriteCoalescer | None = None,
+        on_headers: RequestCallback | None = None,
+        limits: Http2Limits | None = None,
     ) -> None:
         self._on_request = on_request
         self._on_data = on_data
         self._on_close = on_close
+        self._on_headers = on_headers
+        self.limits = limits = limits or DEFAULT_LIMITS
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, Stream] = {}
         self.peer = ""
         self._buffer = b""
         self._preface_seen = False
-        self._decoder = HeaderBlockDecoder(MAX_HEADER_LIST_BYTES)
-        self._continuation: tuple[int, int, bytearray] | None = None  # (stream, flags, block)
+        self._decoder = HeaderBlockDecoder(limits.max_header_list_size)
+        # (stream, first frame's flags, block so far, CONTINUATION frames so far)
+        self._continuation: tuple[int, int, bytearray, int] | None = None
         self._last_stream_id = 0
         self._going_away = False
         self._closed = False
-        self._send_window = DEFAULT_WINDOW
-        self._peer_initial_window = DEFAULT_WINDOW
+        self._receive = ReceiveWindow(limits.connection_window)
+        self._send = SendWindows()
         self._peer_max_frame = DEFAULT_MAX_FRAME
-        self._connection_unacked = 0
         self._blocked: dict[int, Stream] = {}  # streams with pending output, in order
+        self.pending_bytes = 0  # response bytes in streams' `pending`
         self._out: list[bytes] = []
         self._coalescer = coalescer
+        self._write_paused = False
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._last_progress = 0.0  # when blocked output last moved (monotonic)
+        self._resets = TokenBucket(limits.resets)
+        self._pings = TokenBucket(limits.pings)
+        self._settings = TokenBucket(limits.settings)
+        self._glitches = TokenBucket(limits.glitches)
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -217,25 +261,57 @@ class Http2Connection(asyncio.Protocol):
             self.peer = f"ipv{6 if ':' in str(peer[0]) else 4}:{host}:{peer[1]}"
         else:
             self.peer = f"unix:{peer or ''}"
-        settings = _SETTING.pack(SETTINGS_MAX_CONCURRENT_STREAMS, MAX_WINDOW)
-        settings += _SETTING.pack(SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_STREAM_WINDOW)
-        settings += _SETTING.pack(SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_BYTES)
-        transport.write(  # type: ignore[attr-defined]
-            frame(SETTINGS, 0, 0, settings)
-            + frame(WINDOW_UPDATE, 0, 0, _U32.pack(RECEIVE_CONNECTION_WINDOW - DEFAULT_WINDOW))
-        )
+        limits = self.limits
+        settings = _SETTING.pack(SETTINGS_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams)
+        settings += _SETTING.pack(SETTINGS_INITIAL_WINDOW_SIZE, limits.stream_window)
+        settings += _SETTING.pack(SETTINGS_MAX_HEADER_LIST_SIZE, limits.max_header_list_size)
+        if limits.max_frame_size != DEFAULT_MAX_FRAME:
+            settings += _SETTING.pack(SETTINGS_MAX_FRAME_SIZE, limits.max_frame_size)
+        out = frame(SETTINGS, 0, 0, settings)
+        if limits.connection_window > DEFAULT_WINDOW:
+            increment = limits.connection_window - DEFAULT_WINDOW
+            out += frame(WINDOW_UPDATE, 0, 0, _U32.pack(increment))
+        transport.write(out)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._cancel_timers()
         for stream_id, stream in list(self.streams.items()):
             if stream.task is not None and not stream.task.done():
                 stream.task.cancel()
             self._forget(stream_id)
+        # Queued responses go with the connection (issue 12: ~0.5 GB kept after it closed).
         self._blocked.clear()
+        self._out.clear()
+        self._buffer = b""
+        self.pending_bytes = 0
         if self._on_close is not None:
             self._on_close(self)
 
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: stop reading (the client's frames would only queue
+        more answers) and stop moving responses into it; disconnect if it stays full."""
+        self._write_paused = True
+        if self.transport is not None and not self._closed:
+            self.transport.pause_reading()
+            loop = asyncio.get_running_loop()
+            self._write_timer = loop.call_later(self.limits.write_timeout, self._write_timed_out)
+
+    def resume_writing(self) -> None:
+        """The client reads again: read its frames and send what waits."""
+        self._write_paused = False
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        if self._closed or self.transport is None:
+            return
+        self.transport.resume_reading()
+        self._drain_blocked()
+        self.flush()
+
     def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
         buffer = self._buffer + data if self._buffer else data
         pos = 0
         if not self._preface_seen:
@@ -251,12 +327,16 @@ class Http2Connection(asyncio.Protocol):
             self._preface_seen = True
             pos = len(PREFACE)
         size = len(buffer)
+        max_frame = self.limits.max_frame_size
         try:
             while size - pos >= 9:
                 high, low, kind, flags, stream_id = _FRAME_HEADER.unpack_from(buffer, pos)
                 length = high << 8 | low
-                if length > _MAX_FRAME_ACCEPTED:
-                    raise ConnectionError_(FRAME_SIZE_ERROR, "frame too large")
+                if length > max_frame:
+                    # Refused from its header: never buffered (a 16 MiB frame was, before).
+                    raise ConnectionError_(
+                        FRAME_SIZE_ERROR, f"frame of {length} bytes above {max_frame}"
+                    )
                 end = pos + 9 + length
                 if end > size:
                     break
@@ -269,9 +349,6 @@ class Http2Connection(asyncio.Protocol):
             self._abort_connection(err.code, str(err))
             return
         self._buffer = buffer[pos:]
-        if self._connection_unacked >= RECEIVE_CONNECTION_WINDOW // 2:
-            self._out.append(frame(WINDOW_UPDATE, 0, 0, _U32.pack(self._connection_unacked)))
-            self._connection_unacked = 0
         self.flush()
 
     # -- frames in ---------------------------------------------------------------------------
@@ -290,22 +367,45 @@ class Http2Connection(asyncio.Protocol):
         elif kind == WINDOW_UPDATE:
             self._window_update_frame(stream_id, payload)
         elif kind == PING:
-            if len(payload) != 8 or stream_id:
-                raise ConnectionError_(
-                    FRAME_SIZE_ERROR if stream_id == 0 else PROTOCOL_ERROR, "PING"
-                )
-            if not flags & ACK:
-                self._out.append(frame(PING, ACK, 0, payload))
+            self._ping_frame(flags, stream_id, payload)
         elif kind == RST_STREAM:
-            stream = self._forget(stream_id)
-            self._blocked.pop(stream_id, None)
-            if stream is not None and stream.task is not None and not stream.task.done():
-                stream.task.cancel()
+            self._rst_stream_frame(stream_id, payload)
         elif kind == GOAWAY:
             self._going_away = True
         elif kind == PUSH_PROMISE:
             raise ConnectionError_(PROTOCOL_ERROR, "clients must not push")
-        # PRIORITY and unknown frame types are ignored (RFC 9113, 4.1 and 5.3.2).
+        else:
+            # PRIORITY and unknown frame types are ignored (RFC 9113, 4.1 and 5.3.2), but paid.
+            self._glitch("PRIORITY or unknown frames")
+
+    def _glitch(self, what: str) -> None:
+        if not self._glitches.spend():
+            raise ConnectionError_(ENHANCE_YOUR_CALM, f"too many {what}")
+
+    def _ping_frame(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id:
+            raise ConnectionError_(PROTOCOL_ERROR, "PING on a stream")
+        if len(payload) != 8:
+            raise ConnectionError_(FRAME_SIZE_ERROR, "PING length")
+        if flags & ACK:
+            self._glitch("unsolicited PING ACKs")  # this side never sends PINGs
+            return
+        if not self._pings.spend():
+            raise ConnectionError_(ENHANCE_YOUR_CALM, "PING flood")
+        self._out.append(frame(PING, ACK, 0, payload))
+
+    def _rst_stream_frame(self, stream_id: int, payload: bytes) -> None:
+        if len(payload) != 4:
+            raise ConnectionError_(FRAME_SIZE_ERROR, "RST_STREAM length")
+        if stream_id == 0 or stream_id > self._last_stream_id:
+            raise ConnectionError_(PROTOCOL_ERROR, "RST_STREAM on an idle stream")
+        # Rapid Reset (CVE-2023-44487): a reset costs the server the stream's setup and handler
+        # whatever the concurrency limit, so resets are budgeted.
+        if not self._resets.spend():
+            raise ConnectionError_(ENHANCE_YOUR_CALM, "too many stream resets")
+        stream = self._forget(stream_id)
+        if stream is not None and stream.task is not None and not stream.task.done():
+            stream.task.cancel()
 
     def _headers_frame(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id == 0 or stream_id % 2 == 0:
@@ -318,29 +418,41 @@ class Http2Connection(asyncio.Protocol):
         if flags & PRIORITY_FLAG:
             block = block[5:]
         if not flags & END_HEADERS:
-            self._continuation = (stream_id, flags, bytearray(block))
+            self._continuation = (stream_id, flags, bytearray(block), 0)
             return
         self._header_block(stream_id, flags, bytes(block))
 
     def _continuation_frame(self, flags: int, stream_id: int, payload: bytes) -> None:
-        if self._continuation is None or self._continuation[0] != stream_id:
+        pending = self._continuation
+        if pending is None or pending[0] != stream_id:
             raise ConnectionError_(PROTOCOL_ERROR, "unexpected CONTINUATION")
-        self._continuation[2].extend(payload)
-        if len(self._continuation[2]) > MAX_HEADER_LIST_BYTES * 2:
-            raise ConnectionError_(PROTOCOL_ERROR, "header block too large")
+        first_stream, first_flags, block, count = pending
+        count += 1
+        # The 2024 CONTINUATION floods (CVE-2024-28182 and others): a block that never ends,
+        # of small or empty frames. As nghttp2 1.61: at most 8 CONTINUATIONs, a bounded block.
+        if count > self.limits.max_continuations:
+            raise ConnectionError_(ENHANCE_YOUR_CALM, "too many CONTINUATION frames")
+        if not payload and not flags & END_HEADERS:
+            self._glitch("empty CONTINUATION frames")
+        block.extend(payload)
+        if len(block) > self.limits.max_header_block_bytes:
+            raise ConnectionError_(ENHANCE_YOUR_CALM, "header block too large")
         if flags & END_HEADERS:
-            first_stream, first_flags, block = self._continuation
             self._continuation = None
             self._header_block(first_stream, first_flags, bytes(block))
-
-    def _decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
-        try:
-            return self._decoder.decode(block)
-        except hpack.HPACKError as err:
-            raise ConnectionError_(COMPRESSION_ERROR, f"HPACK: {err}") from err
+        else:
+            self._continuation = (first_stream, first_flags, block, count)
 
     def _header_block(self, stream_id: int, flags: int, block: bytes) -> None:
-        headers = self._decode(block)  # always decoded: HPACK state is per connection
+        oversized = 0
+        try:  # always decoded: HPACK state is per connection
+            headers = self._decoder.decode(block)
+        except HeaderListTooLarge as err:
+            headers, oversized = [], err.size  # the stream is answered; the table is in step
+        except hpack.OversizedHeaderListError as err:
+            raise ConnectionError_(ENHANCE_YOUR_CALM, f"HPACK: {err}") from err
+        except hpack.HPACKError as err:
+            raise ConnectionError_(COMPRESSION_ERROR, f"HPACK: {err}") from err
         stream = self.streams.get(stream_id)
         if stream is not None:
             # Trailers from the client end the request; their fields are not used.
@@ -354,41 +466,75 @@ class Http2Connection(asyncio.Protocol):
             raise ConnectionError_(STREAM_CLOSED, "HEADERS on a closed stream")
         self._last_stream_id = stream_id
         if self._going_away:
-            self._out.append(frame(RST_STREAM, 0, stream_id, _U32.pack(REFUSED_STREAM)))
+            self._reset_stream_id(stream_id, REFUSED_STREAM)
             return
-        stream = Stream(stream_id, headers, send_window=self._peer_initial_window)
+        if len(self.streams) >= self.limits.max_concurrent_streams:
+            # Half-open streams count: they hold headers and body buffers too.
+            self._reset_stream_id(stream_id, REFUSED_STREAM)
+            return
+        stream = Stream(stream_id, headers, oversized)
         self.streams[stream_id] = stream
         if self._coalescer is not None:
             self._coalescer.open_streams += 1
+        if self._on_headers is not None:
+            self._on_headers(self, stream)
+            if self.streams.get(stream_id) is not stream:
+                return  # answered from its headers
         if flags & END_STREAM:
             self._end_request(stream)
 
     def _data_frame(self, flags: int, stream_id: int, payload: bytes) -> None:
-        flow_controlled = len(payload)
-        self._connection_unacked += flow_controlled
+        length = len(payload)  # flow control counts padding too
+        try:
+            # The connection's window is given back at once: what streams keep is bounded by
+            # their own windows, which grant no more than the message's declared length.
+            increment = self._receive.pass_through(length)
+        except FlowControlError as err:
+            raise ConnectionError_(FLOW_CONTROL_ERROR, f"connection window: {err}") from err
+        if increment:
+            self._out.append(frame(WINDOW_UPDATE, 0, 0, _U32.pack(increment)))
         stream = self.streams.get(stream_id)
         if stream is None or stream.closed_remote:
             if stream_id > self._last_stream_id or stream_id == 0:
                 raise ConnectionError_(PROTOCOL_ERROR, "DATA on an idle stream")
             if stream is not None:
-                self._out.append(frame(RST_STREAM, 0, stream_id, _U32.pack(STREAM_CLOSED)))
+                self._reset(stream, STREAM_CLOSED)
+            # Else DATA still in flight for a stream answered or reset already: dropped.
+            return
+        window = stream.receive
+        if window is None:
+            if flags & END_STREAM and length <= self.limits.stream_window:
+                window = None  # the whole request in its first DATA frame: no window to keep
+            else:
+                window = stream.receive = ReceiveWindow(self.limits.stream_window)
+        if window is not None:
+            try:
+                window.receive(length)
+            except FlowControlError:
+                self._reset(stream, FLOW_CONTROL_ERROR)  # a stream error (RFC 9113, 6.9)
+                return
+        elif length > self.limits.stream_window:
+            self._reset(stream, FLOW_CONTROL_ERROR)
             return
         if flags & PADDED:
-            if not payload or payload[0] >= len(payload):
+            if not payload or payload[0] >= length:
                 raise ConnectionError_(PROTOCOL_ERROR, "bad padding")
-            payload = payload[1 : len(payload) - payload[0]]
+            payload = payload[1 : length - payload[0]]
+        if not payload and not flags & END_STREAM:
+            self._glitch("empty DATA frames")
         if not stream.rejected:
             stream.body.append(payload)
             stream.body_bytes += len(payload)
         if flags & END_STREAM:
             self._end_request(stream)
             return
-        stream.unacked += flow_controlled
-        if stream.unacked >= RECEIVE_STREAM_WINDOW // 2:
-            self._out.append(frame(WINDOW_UPDATE, 0, stream_id, _U32.pack(stream.unacked)))
-            stream.unacked = 0
         if self._on_data is not None and not stream.rejected:
-            self._on_data(self, stream)
+            self._on_data(self, stream)  # may cap the stream's window, or answer it
+            if self.streams.get(stream_id) is not stream:
+                return
+        increment = window.consume(length)  # type: ignore[union-attr]  (not END_STREAM)
+        if increment:
+            self._out.append(frame(WINDOW_UPDATE, 0, stream_id, _U32.pack(increment)))
 
     def _end_request(self, stream: Stream) -> None:
         stream.closed_remote = True
@@ -399,26 +545,32 @@ class Http2Connection(asyncio.Protocol):
         if stream_id:
             raise ConnectionError_(PROTOCOL_ERROR, "SETTINGS on a stream")
         if flags & ACK:
+            if payload:
+                raise ConnectionError_(FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
             return
         if len(payload) % 6:
             raise ConnectionError_(FRAME_SIZE_ERROR, "SETTINGS length")
+        if len(payload) // 6 > self.limits.max_settings_entries:
+            raise ConnectionError_(ENHANCE_YOUR_CALM, "too many SETTINGS entries")
+        if not self._settings.spend():
+            raise ConnectionError_(ENHANCE_YOUR_CALM, "SETTINGS flood")
         for offset in range(0, len(payload), 6):
             key, value = _SETTING.unpack_from(payload, offset)
             if key == SETTINGS_INITIAL_WINDOW_SIZE:
-                if value > MAX_WINDOW:
-                    raise ConnectionError_(FLOW_CONTROL_ERROR, "initial window too large")
-                delta = value - self._peer_initial_window
-                self._peer_initial_window = value
-                for stream in self.streams.values():
-                    stream.send_window += delta
+                try:
+                    self._send.set_initial(value)  # O(1), whatever the number of streams
+                except FlowControlError as err:
+                    raise ConnectionError_(FLOW_CONTROL_ERROR, str(err)) from err
             elif key == SETTINGS_MAX_FRAME_SIZE:
-                if not DEFAULT_MAX_FRAME <= value <= _MAX_FRAME_ACCEPTED:
+                if not DEFAULT_MAX_FRAME <= value <= _LARGEST_FRAME_SIZE:
                     raise ConnectionError_(PROTOCOL_ERROR, "bad SETTINGS_MAX_FRAME_SIZE")
                 self._peer_max_frame = value
-            elif key == SETTINGS_HEADER_TABLE_SIZE:
-                pass  # responses never use the dynamic table
+            elif key == SETTINGS_ENABLE_PUSH:
+                if value > 1:
+                    raise ConnectionError_(PROTOCOL_ERROR, "bad SETTINGS_ENABLE_PUSH")
+            # SETTINGS_HEADER_TABLE_SIZE: responses never use the dynamic table.
         self._out.append(frame(SETTINGS, ACK, 0))
-        self._drain_blocked()
+        self._drain_blocked()  # only streams with output waiting: at most the stream limit
 
     def _window_update_frame(self, stream_id: int, payload: bytes) -> None:
         if len(payload) != 4:
@@ -427,17 +579,42 @@ class Http2Connection(asyncio.Protocol):
         if stream_id == 0:
             if increment == 0:
                 raise ConnectionError_(PROTOCOL_ERROR, "zero WINDOW_UPDATE")
-            self._send_window += increment
-            if self._send_window > MAX_WINDOW:
-                raise ConnectionError_(FLOW_CONTROL_ERROR, "connection window overflow")
-        else:
-            stream = self.streams.get(stream_id)
-            if stream is None:
-                return
-            stream.send_window += increment
-        self._drain_blocked()
+            try:
+                self._send.grow_connection(increment)
+            except FlowControlError as err:
+                raise ConnectionError_(FLOW_CONTROL_ERROR, str(err)) from err
+            self._drain_blocked()
+            return
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            if stream_id > self._last_stream_id:
+                raise ConnectionError_(PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream")
+            self._glitch("WINDOW_UPDATE frames for closed streams")
+            return
+        if increment == 0:
+            self._reset(stream, PROTOCOL_ERROR)
+            return
+        try:
+            stream.send_offset = self._send.grow_stream(stream.send_offset, increment)
+        except FlowControlError:
+            self._reset(stream, FLOW_CONTROL_ERROR)
+            return
+        if stream.stream_id in self._blocked:
+            before = self.pending_bytes
+            self._send_pending(stream)
+            if self.pending_bytes != before:
+                self._last_progress = time.monotonic()
+            if stream.trailers is None:
+                self._blocked.pop(stream.stream_id, None)
 
     # -- frames out --------------------------------------------------------------------------
+
+    def can_queue(self, size: int) -> bool:
+        """Whether a response of `size` bytes may be queued now: always when nothing waits,
+        else while the connection's waiting response bytes stay under the limit."""
+        return not self.pending_bytes or self.pending_bytes + size <= (
+            self.limits.max_pending_response_bytes
+        )
 
     def respond(self, stream: Stream, headers: bytes, data: bytes, trailers: bytes) -> None:
         """Sends a response: HEADERS, DATA (flow-controlled), then trailing HEADERS.
@@ -452,10 +629,12 @@ class Http2Connection(asyncio.Protocol):
             return  # reset by the client or the connection is gone
         self._out.append(frame(HEADERS, END_HEADERS, stream.stream_id, headers))
         stream.pending = data
+        self.pending_bytes += len(data)
         stream.trailers = trailers
         self._send_pending(stream)
         if stream.trailers is not None:
             self._blocked[stream.stream_id] = stream
+            self._watch_stall()
         self.flush()
 
     def respond_trailers_only(self, stream: Stream, block: bytes) -> None:
@@ -469,19 +648,28 @@ class Http2Connection(asyncio.Protocol):
     def _send_pending(self, stream: Stream) -> None:
         pending = stream.pending
         offset = 0
-        while offset < len(pending):
-            allowed = min(
-                len(pending) - offset, stream.send_window, self._send_window, self._peer_max_frame
-            )
-            if allowed <= 0:
-                break
-            self._out.append(frame(DATA, 0, stream.stream_id, pending[offset : offset + allowed]))
-            offset += allowed
-            stream.send_window -= allowed
-            self._send_window -= allowed
+        if not self._write_paused:  # while paused, responses wait here, not in the transport
+            send = self._send
+            while offset < len(pending):
+                # SendWindows.allowed, inlined: this runs for every response.
+                allowed = min(
+                    len(pending) - offset,
+                    send.initial + stream.send_offset,
+                    send.connection,
+                    self._peer_max_frame,
+                )
+                if allowed <= 0:
+                    break
+                self._out.append(
+                    frame(DATA, 0, stream.stream_id, pending[offset : offset + allowed])
+                )
+                offset += allowed
+                stream.send_offset -= allowed
+                send.connection -= allowed
         if offset:
+            self.pending_bytes -= offset
             stream.pending = pending[offset:] if offset < len(pending) else b""
-        if stream.pending:
+        if stream.pending or self._write_paused:
             return
         if stream.trailers is not None:
             block = stream.trailers
@@ -490,25 +678,84 @@ class Http2Connection(asyncio.Protocol):
             self._finish(stream)
 
     def _drain_blocked(self) -> None:
+        if not self._blocked:
+            return
+        before = self.pending_bytes
         for stream in list(self._blocked.values()):
             self._send_pending(stream)
             if stream.trailers is None:
                 self._blocked.pop(stream.stream_id, None)
-            if self._send_window <= 0:
+            if self._send.connection <= 0 or self._write_paused:
                 break
+        if self.pending_bytes != before:
+            self._last_progress = time.monotonic()  # the stall timer counts from bytes sent
+
+    def _watch_stall(self) -> None:
+        """Disconnects a client that leaves responses waiting on a zero window for the write
+        timeout (issue 12: such a client held ~0.5 GB). A timer only while output waits."""
+        if self._stall_timer is None and not self._closed:
+            self._last_progress = time.monotonic()
+            self._stall_timer = asyncio.get_running_loop().call_later(
+                self.limits.write_timeout, self._check_stall
+            )
+
+    def _check_stall(self) -> None:
+        self._stall_timer = None
+        if self._closed or not self._blocked:
+            return
+        waited = time.monotonic() - self._last_progress
+        if waited >= self.limits.write_timeout:
+            self._abort_connection(ENHANCE_YOUR_CALM, "flow-control window left at 0")
+            return
+        self._stall_timer = asyncio.get_running_loop().call_later(
+            self.limits.write_timeout - waited, self._check_stall
+        )
+
+    def _write_timed_out(self) -> None:
+        self._write_timer = None
+        if not self._closed and self._write_paused:
+            logger.debug(
+                "HTTP/2 client %s did not read for %ss", self.peer, self.limits.write_timeout
+            )
+            self._closed = True
+            if self.transport is not None:
+                self.transport.abort()  # its buffer is what it did not read: nothing to flush
+
+    def _reset_stream_id(self, stream_id: int, code: int) -> None:
+        # MadeYouReset (CVE-2025-8671): error resets the client makes this side send are budgeted
+        # with the ones it sends itself. An early answer's RST_STREAM(NO_ERROR) is not: the
+        # request cost no handler, as a normal cheap call.
+        if code != NO_ERROR and not self._resets.spend():
+            self._abort_connection(ENHANCE_YOUR_CALM, "too many stream resets")
+            return
+        self._out.append(frame(RST_STREAM, 0, stream_id, _U32.pack(code)))
+
+    def _reset(self, stream: Stream, code: int) -> None:
+        """A stream error: RST_STREAM with `code`, the stream forgotten and its call cancelled."""
+        self._forget(stream.stream_id)
+        if stream.task is not None and not stream.task.done():
+            stream.task.cancel()
+        self._reset_stream_id(stream.stream_id, code)
 
     def _forget(self, stream_id: int) -> Stream | None:
         stream = self.streams.pop(stream_id, None)
-        if stream is not None and self._coalescer is not None:
-            self._coalescer.open_streams -= 1
+        if stream is not None:
+            if self._coalescer is not None:
+                self._coalescer.open_streams -= 1
+            if stream.trailers is not None:  # output waiting: drop it with the stream
+                self.pending_bytes -= len(stream.pending)
+                stream.pending = b""
+                stream.trailers = None
+                self._blocked.pop(stream_id, None)
+            if stream.body:
+                stream.body = []
         return stream
 
     def _finish(self, stream: Stream) -> None:
         self._forget(stream.stream_id)
-        self._blocked.pop(stream.stream_id, None)
         if not stream.closed_remote:
             # Answered before the request ended (rejected early): the client may stop sending.
-            self._out.append(frame(RST_STREAM, 0, stream.stream_id, _U32.pack(NO_ERROR)))
+            self._reset_stream_id(stream.stream_id, NO_ERROR)
 
     def flush(self) -> None:
         """Writes the frames queued so far in one call: now, or with other connections' writes
@@ -534,18 +781,33 @@ class Http2Connection(asyncio.Protocol):
         self.flush()
 
     def close(self) -> None:
-        """Closes the connection now."""
-        if self.transport is not None and not self._closed:
-            self.transport.close()
+        """Closes the connection now (what is written is flushed for `close_grace` seconds, then
+        the transport is aborted: a client that does not read cannot keep the buffer)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.close()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_later(self.limits.close_grace, transport.abort)
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._write_timer, self._stall_timer):
+            if timer is not None:
+                timer.cancel()
+        self._write_timer = self._stall_timer = None
 
     def _abort_connection(self, code: int, message: str) -> None:
         logger.debug("HTTP/2 connection error from %s: %s", self.peer, message)
         self._out.append(
             frame(GOAWAY, 0, 0, _GOAWAY.pack(self._last_stream_id, code) + message.encode())
         )
-        self.flush()
+        self.write_now()  # at once: not deferred behind other connections
         self.close()
         self._closed = True
+        self._cancel_timers()
 
     @property
     def idle(self) -> bool:

@@ -24,7 +24,11 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from tfrelay.serving.config.model_config import ConfigError
 from tfrelay.serving.config.ssl import TlsSettings
-from tfrelay.serving.grpc.unary_server import UnaryGrpcServer, channel_argument_settings
+from tfrelay.serving.grpc.unary_server import (
+    UnaryGrpcServer,
+    channel_argument_settings,
+    limits_from_channel_arguments,
+)
 from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth
 
 logger = logging.getLogger(__name__)
@@ -129,6 +133,9 @@ def build_server(
         ("grpc.max_receive_message_length", min(settings.max_receive_bytes, INT32_MAX)),
         # As tensorflow_model_server: another process must not share the port silently.
         ("grpc.so_reuseport", 0),
+        # As tfrelay's front end (issue 12): grpc-core's default is no stream limit. The
+        # user's --grpc_channel_arguments come after and win.
+        ("grpc.max_concurrent_streams", 100),
     ]
     options.extend(settings.channel_arguments)
     interceptors = [_AuthInterceptor(settings.auth)] if settings.auth is not None else []
@@ -178,6 +185,7 @@ def _build_unary_server(
         max_connection_age=applied.get("max_connection_age"),
         max_connection_age_grace=applied.get("max_connection_age_grace"),
         auth=settings.auth,
+        limits=limits_from_channel_arguments(applied),
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)

@@ -13,6 +13,7 @@ uses grpc.aio (`build_server` decides).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -26,6 +27,14 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from tfrelay.serving.grpc import http2
+from tfrelay.serving.grpc.http2_limits import Http2Limits
+from tfrelay.serving.grpc.messages import (
+    DESERIALIZE_ON_LOOP_BYTES,
+    Inflater,
+    MessageTooLarge,
+    supported,
+    too_large_message,
+)
 from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth
 
 logger = logging.getLogger(__name__)
@@ -43,6 +52,8 @@ METHOD_NOT_FOUND = "Method not found!"
 DESERIALIZE_FAILED = "Exception deserializing request!"
 SERIALIZE_FAILED = "Exception serializing response!"
 CONCURRENCY_EXCEEDED = "Concurrent RPC limit exceeded!"
+RESPONSES_WAITING = "Too many response bytes waiting for this client to read"
+ONE_MESSAGE = "Unary RPC request must carry exactly one message"
 DEADLINE_EXCEEDED = "Deadline Exceeded"
 
 
@@ -145,6 +156,7 @@ class UnaryGrpcServer:
       max_connection_age: seconds after which a connection is asked to go away (None: never).
       max_connection_age_grace: seconds it then has to finish its calls.
       auth: bearer-token check, or None.
+      limits: the HTTP/2 limits of each connection (production defaults if None).
     """
 
     def __init__(
@@ -157,6 +169,7 @@ class UnaryGrpcServer:
         max_connection_age: float | None = None,
         max_connection_age_grace: float | None = None,
         auth: TokenAuth | None = None,
+        limits: Http2Limits | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -166,6 +179,7 @@ class UnaryGrpcServer:
         self.max_connection_age = max_connection_age
         self.max_connection_age_grace = max_connection_age_grace
         self.auth = auth
+        self.limits = limits or Http2Limits()
         self._generic_handlers: list[grpc.GenericRpcHandler] = []
         self._methods: dict[str, grpc.RpcMethodHandler] = {}
         self._routes: dict[bytes, grpc.RpcMethodHandler | None] = {}
@@ -247,7 +261,12 @@ class UnaryGrpcServer:
 
     def _connection(self) -> http2.Http2Connection:
         connection = http2.Http2Connection(
-            self._request, self._data, self._connections.discard, self._coalescer
+            self._request,
+            self._data,
+            self._connections.discard,
+            self._coalescer,
+            on_headers=self._headers,
+            limits=self.limits,
         )
         self._connections.add(connection)
         if self.max_connection_age and self._loop is not None:
@@ -277,19 +296,16 @@ class UnaryGrpcServer:
     ) -> None:  # fmt: skip
         connection.respond_trailers_only(stream, status_block(code, message, trailers_only=True))
 
-    def _data(self, connection: http2.Http2Connection, stream: http2.Stream) -> None:
-        # Refuse an oversized message as soon as its length prefix arrives, not after buffering it.
-        if stream.body_bytes >= 5 and len(stream.body) <= 2:
-            length = _PREFIX.unpack_from(b"".join(stream.body)[:5])[1]
-            if length > self.max_receive_bytes:
-                stream.rejected = True
-                self._fail(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                           self._too_large(length))  # fmt: skip
-
-    def _too_large(self, length: int) -> str:
-        return f"Received message larger than max ({length} vs. {self.max_receive_bytes})"
-
-    def _request(self, connection: http2.Http2Connection, stream: http2.Stream) -> None:
+    def _headers(self, connection: http2.Http2Connection, stream: http2.Stream) -> None:
+        """Checks a call from its headers alone, before any of its body is buffered (issue 12):
+        not gRPC, then the token (an unknown method without a token is UNAUTHENTICATED, as
+        grpc.aio's interceptor answers), then the method; keeps (handler, timeout, encoding)."""
+        if stream.oversized_headers:
+            limit = connection.limits.max_header_list_size
+            self._fail(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                       f"Received header list larger than max ({stream.oversized_headers} "
+                       f"vs. {limit})")  # fmt: skip
+            return
         path = content_type = timeout = encoding = authorization = method = b""
         for name, value in stream.headers:
             if name == b":path":
@@ -309,16 +325,58 @@ class UnaryGrpcServer:
             block += status_block(grpc.StatusCode.INTERNAL, "not a gRPC request", False)
             connection.respond_trailers_only(stream, block)
             return
-        handler = self._route(path)
-        if handler is None:
-            self._fail(connection, stream, grpc.StatusCode.UNIMPLEMENTED, METHOD_NOT_FOUND)
-            return
         if self.auth is not None and not self.auth.accepts(
             authorization.decode("latin-1") if authorization else None
         ):
             self._fail(connection, stream, grpc.StatusCode.UNAUTHENTICATED,
                        UNAUTHENTICATED_MESSAGE)  # fmt: skip
             return
+        handler = self._route(path)
+        if handler is None:
+            self._fail(connection, stream, grpc.StatusCode.UNIMPLEMENTED, METHOD_NOT_FOUND)
+            return
+        seconds = None
+        if timeout:
+            seconds = parse_timeout(timeout)
+            if seconds is None:
+                self._fail(connection, stream, grpc.StatusCode.INTERNAL,
+                           f"Invalid grpc-timeout: {timeout.decode('latin-1')}")  # fmt: skip
+                return
+        stream.call = (handler, seconds, encoding)
+
+    def _data(self, connection: http2.Http2Connection, stream: http2.Stream) -> None:
+        # Refuse an oversized message as soon as its length prefix arrives, not after buffering
+        # it; below the limit, the stream is never granted window past the declared length.
+        if stream.body_bytes < 5:
+            return
+        window = stream.receive
+        assert window is not None  # DATA that did not end the stream has created it
+        declared = window.cap  # 5 + the prefix's length, once known
+        if declared is None:
+            length = _PREFIX.unpack_from(b"".join(stream.body)[:5])[1]
+            if length > self.max_receive_bytes:
+                self._reject(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                             too_large_message(length, self.max_receive_bytes))  # fmt: skip
+                return
+            declared = 5 + length
+            window.limit(declared)
+        if stream.body_bytes > declared:
+            # DATA past the declared message: a second message, refused before it is buffered.
+            self._reject(connection, stream, grpc.StatusCode.INTERNAL, ONE_MESSAGE)
+
+    def _reject(
+        self, connection: http2.Http2Connection, stream: http2.Stream, code: grpc.StatusCode,
+        message: str,
+    ) -> None:  # fmt: skip
+        stream.rejected = True
+        stream.body = []
+        self._fail(connection, stream, code, message)
+
+    def _request(self, connection: http2.Http2Connection, stream: http2.Stream) -> None:
+        call = stream.call
+        if call is None:
+            return  # answered from its headers already
+        handler, seconds, encoding = call
         if self.max_concurrent_rpcs is not None and self._active >= self.max_concurrent_rpcs:
             self._fail(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED,
                        CONCURRENCY_EXCEEDED)  # fmt: skip
@@ -328,17 +386,16 @@ class UnaryGrpcServer:
         message = self._message(connection, stream, body, encoding)
         if message is None:
             return
-        try:
-            request = handler.request_deserializer(message)
-        except DecodeError:
-            self._fail(connection, stream, grpc.StatusCode.INTERNAL, DESERIALIZE_FAILED)
-            return
-        seconds = None
-        if timeout:
-            seconds = parse_timeout(timeout)
-            if seconds is None:
-                self._fail(connection, stream, grpc.StatusCode.INTERNAL,
-                           f"Invalid grpc-timeout: {timeout.decode('latin-1')}")  # fmt: skip
+        request = inflater = None
+        if isinstance(message, Inflater):
+            inflater = message
+        elif len(message) > DESERIALIZE_ON_LOOP_BYTES:
+            inflater = message  # deserialized in a thread
+        else:
+            try:
+                request = handler.request_deserializer(message)
+            except DecodeError:
+                self._fail(connection, stream, grpc.StatusCode.INTERNAL, DESERIALIZE_FAILED)
                 return
         context = ServicerContext(
             stream.headers, connection.peer, None if seconds is None else time.monotonic() + seconds
@@ -346,9 +403,13 @@ class UnaryGrpcServer:
         self._active += 1
         loop = self._loop
         assert loop is not None
-        task = loop.create_task(
-            self._call(connection, stream, handler.unary_unary(request, context), handler, context)
-        )
+        if inflater is None:
+            coroutine = self._call(
+                connection, stream, handler.unary_unary(request, context), handler, context
+            )
+        else:
+            coroutine = self._call_off_loop(connection, stream, handler, context, inflater)
+        task = loop.create_task(coroutine)
         # Cleanup in a done callback: a task cancelled before its first step never runs its body.
         task.add_done_callback(functools.partial(self._call_done, connection, stream, context))
         stream.task = task
@@ -358,8 +419,9 @@ class UnaryGrpcServer:
 
     def _message(
         self, connection: http2.Http2Connection, stream: http2.Stream, body: bytes, encoding: bytes
-    ) -> bytes | None:
-        """The one request message in `body`, decompressed; None after answering an error."""
+    ) -> bytes | Inflater | None:
+        """The one request message in `body`: decompressed, or an Inflater holding what is left
+        to inflate (off the loop); None after answering an error."""
         if len(body) < 5:
             self._fail(connection, stream, grpc.StatusCode.INTERNAL,
                        "Unary RPC request without a message")  # fmt: skip
@@ -367,31 +429,49 @@ class UnaryGrpcServer:
         compressed, length = _PREFIX.unpack_from(body)
         if length > self.max_receive_bytes:
             self._fail(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                       self._too_large(length))  # fmt: skip
+                       too_large_message(length, self.max_receive_bytes))  # fmt: skip
             return None
         if len(body) != 5 + length:
-            self._fail(connection, stream, grpc.StatusCode.INTERNAL,
-                       "Unary RPC request must carry exactly one message")  # fmt: skip
+            self._fail(connection, stream, grpc.StatusCode.INTERNAL, ONE_MESSAGE)
             return None
         message = body[5:] if len(body) > 5 else b""
         if not compressed:
             return message
-        if encoding in (b"gzip", b"deflate"):
-            try:
-                message = zlib.decompress(message, 31 if encoding == b"gzip" else 15)
-            except zlib.error:
-                self._fail(connection, stream, grpc.StatusCode.INTERNAL,
-                           f"Cannot decompress the {encoding.decode()} request")  # fmt: skip
-                return None
-            if len(message) > self.max_receive_bytes:
-                self._fail(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                           self._too_large(len(message)))  # fmt: skip
-                return None
-            return message
-        name = encoding.decode("latin-1") or "identity"
-        self._fail(connection, stream, grpc.StatusCode.UNIMPLEMENTED,
-                   f"Compression algorithm '{name}' is not supported")  # fmt: skip
-        return None
+        if not supported(encoding):
+            name = encoding.decode("latin-1") or "identity"
+            self._fail(connection, stream, grpc.StatusCode.UNIMPLEMENTED,
+                       f"Compression algorithm '{name}' is not supported")  # fmt: skip
+            return None
+        inflater = Inflater(encoding, self.max_receive_bytes)
+        try:
+            inflated = inflater.start(message)
+        except zlib.error:
+            self._fail(connection, stream, grpc.StatusCode.INTERNAL,
+                       f"Cannot decompress the {encoding.decode()} request")  # fmt: skip
+            return None
+        except MessageTooLarge as err:
+            self._fail(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED, str(err))
+            return None
+        return inflater if inflated is None else inflated
+
+    async def _call_off_loop(
+        self,
+        connection: http2.Http2Connection,
+        stream: http2.Stream,
+        handler: grpc.RpcMethodHandler,
+        context: ServicerContext,
+        work: Inflater | bytes,
+    ) -> None:
+        """A call whose request is inflated and/or deserialized in a thread (large messages)."""
+        loop = asyncio.get_running_loop()
+        try:
+            request = await loop.run_in_executor(None, _decode_request, handler, work)
+        except RpcAbort as abort:
+            self._fail(connection, stream, abort.code, abort.details)
+            return
+        await self._call(
+            connection, stream, handler.unary_unary(request, context), handler, context
+        )
 
     async def _call(
         self,
@@ -414,6 +494,11 @@ class UnaryGrpcServer:
                 return
             if context.code not in (None, grpc.StatusCode.OK):
                 self._fail(connection, stream, context.code, context.details)
+                return
+            if connection.pending_bytes and not connection.can_queue(len(payload) + 5):
+                # The client leaves earlier responses unread: bounded, not queued without end.
+                self._fail(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           RESPONSES_WAITING)  # fmt: skip
                 return
             connection.respond(
                 stream, _RESPONSE_HEADERS, _PREFIX.pack(0, len(payload)) + payload, _OK_TRAILERS
@@ -440,6 +525,26 @@ class UnaryGrpcServer:
         # Otherwise a cancelled call was reset by its client or lost its connection: no answer.
 
 
+def _decode_request(handler: grpc.RpcMethodHandler, work: Inflater | bytes) -> Any:
+    """Inflates (if needed) and deserializes a request in a worker thread.
+
+    Raises:
+      RpcAbort: with the status grpcio answers for an oversized, corrupt or undecodable message.
+    """
+    message = work
+    if isinstance(work, Inflater):
+        try:
+            message = work.finish()
+        except MessageTooLarge as err:
+            raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from err
+        except zlib.error as err:
+            raise RpcAbort(grpc.StatusCode.INTERNAL, "Cannot decompress the request") from err
+    try:
+        return handler.request_deserializer(message)
+    except DecodeError as err:
+        raise RpcAbort(grpc.StatusCode.INTERNAL, DESERIALIZE_FAILED) from err
+
+
 def _expire(context: ServicerContext, task: asyncio.Task) -> None:
     context.expired = True
     task.cancel()
@@ -451,8 +556,9 @@ def channel_argument_settings(
     """Splits `--grpc_channel_arguments` into what UnaryGrpcServer applies and what it ignores.
 
     Returns:
-      ({"max_connection_age": s, "max_connection_age_grace": s, "max_receive_bytes": n}, the
-      names of the other arguments).
+      ({"max_connection_age": s, "max_connection_age_grace": s, "max_receive_bytes": n,
+      "max_concurrent_streams": n, "max_header_list_size": n}, the names of the other
+      arguments).
     """
     applied: dict[str, float] = {}
     ignored: list[str] = []
@@ -463,11 +569,30 @@ def channel_argument_settings(
             applied["max_connection_age_grace"] = value / 1000
         elif key == "grpc.max_receive_message_length" and isinstance(value, int) and value >= 0:
             applied["max_receive_bytes"] = value
+        elif key == "grpc.max_concurrent_streams" and isinstance(value, int) and value > 0:
+            applied["max_concurrent_streams"] = value
+        elif key == "grpc.max_metadata_size" and isinstance(value, int) and value > 0:
+            applied["max_header_list_size"] = value  # grpc-core advertises it the same way
         elif key in _CLIENT_SIDE_ARGUMENTS or key == "grpc.max_send_message_length":
             continue  # no effect on a server (grpcio ignores them too)
         else:
             ignored.append(key)
     return applied, ignored
+
+
+def limits_from_channel_arguments(applied: dict[str, float]) -> Http2Limits:
+    """The HTTP/2 limits `channel_argument_settings`' applied arguments ask for (defaults
+    otherwise)."""
+    defaults = Http2Limits()
+    header_list = int(applied.get("max_header_list_size", defaults.max_header_list_size))
+    return dataclasses.replace(
+        defaults,
+        max_concurrent_streams=int(
+            applied.get("max_concurrent_streams", defaults.max_concurrent_streams)
+        ),
+        max_header_list_size=header_list,
+        max_header_block_bytes=max(defaults.max_header_block_bytes, 2 * header_list),
+    )
 
 
 # Channel arguments that only configure clients; TF Serving manifests pass some of them anyway.
