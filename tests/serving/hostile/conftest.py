@@ -112,3 +112,25 @@ def target(hostile_target: HostileTarget) -> Iterator[HostileTarget]:
     """The shared server, checked to still serve others after each attack."""
     yield hostile_target
     hostile_target.assert_serving_others()
+
+
+# Short REST timeouts for the slow-client attacks (the defaults are nginx's 60 s).
+SHORT_TIMEOUT_FLAGS = [
+    "--rest_api_header_timeout_seconds=1",
+    "--rest_api_body_timeout_seconds=1",
+    "--rest_api_send_timeout_seconds=2",
+]
+
+
+@pytest.fixture(scope="module")
+def short_timeout_target(tmp_path_factory) -> Iterator[HostileTarget]:
+    """A second server with short REST timeouts (SHORT_TIMEOUT_FLAGS), checked after its module."""
+    root: pathlib.Path = tmp_path_factory.mktemp("hostile-short-timeouts")
+    write_half_plus_two(root / MODEL / "1", a=0.5, b=2.0)
+    flags = [f"--model_name={MODEL}", f"--model_base_path={root / MODEL}", *SHORT_TIMEOUT_FLAGS]
+    with ModelServerProcess(flags, log_path=root / "server.log") as process:
+        wait_for_version(process.url, MODEL, 1)
+        target = HostileTarget(process)
+        yield target
+        target.assert_serving_others()
+        target.close()
