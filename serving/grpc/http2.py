@@ -805,6 +805,7 @@ class Http2Connection(asyncio.Protocol):
             frame(GOAWAY, 0, 0, _GOAWAY.pack(self._last_stream_id, code) + message.encode())
         )
         self.write_now()  # at once: not deferred behind other connections
+        self._buffer = b""
         self.close()
         self._closed = True
         self._cancel_timers()
