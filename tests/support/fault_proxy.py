@@ -12,8 +12,10 @@ from __future__ import annotations
 import http.client
 import socket
 import socketserver
+import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
@@ -21,6 +23,7 @@ HOLD = "hold"
 SLOW_DOWN = "503"
 DROP = "drop"
 CUT = "cut"
+CORRUPT = "corrupt"
 
 _HOP_HEADERS = {
     "connection",
@@ -42,7 +45,7 @@ class Rule:
     """Which requests to break, and how.
 
     Attributes:
-      action: HOLD, SLOW_DOWN, DROP or CUT.
+      action: HOLD, SLOW_DOWN, DROP, CUT or CORRUPT (same length, bytes flipped).
       method: "GET", "HEAD", ... or None for any.
       path_contains: a substring of the request path, or None for any.
       query_contains: a substring of the query string ("list-type" picks LISTs), or None.
@@ -72,7 +75,7 @@ class Rule:
             return False
         if self.path_contains is not None and self.path_contains not in path:
             return False
-        return self.query_contains is None or self.query_contains in query
+        return self.query_contains is None or self.query_contains in urllib.parse.unquote(query)
 
     def release(self) -> None:
         """Lets held requests through."""
@@ -86,6 +89,11 @@ class _Server(socketserver.ThreadingTCPServer):
     def __init__(self, proxy: FaultProxy) -> None:
         self.proxy = proxy
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up on a held or cut request closed its socket: expected here.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,6 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(503, [("Content-Type", "application/xml")], _SLOW_DOWN_BODY)
             return
         status, headers, payload = proxy._forward(self.command, self.path, self.headers, body)
+        if rule is not None and rule.action == CORRUPT and self.command == "GET" and payload:
+            headers = [(k, v) for k, v in headers if not k.lower().startswith("x-amz-checksum")]
+            payload = bytes(b ^ 0xFF for b in payload[:64]) + payload[64:]
         if rule is not None and rule.action == CUT and self.command == "GET":
             cut = payload[: rule.cut_to]
             headers = [(k, v) for k, v in headers if not k.lower().startswith("x-amz-checksum")]
