@@ -161,6 +161,8 @@ def ndarray_to_proto(
 
 # TensorShape::MaxDimensions().
 MAX_DIMS = 254
+# numpy's (1.26) own limit: TensorFlow accepts up to 254 dimensions, no model needs over 32.
+_NUMPY_MAX_DIMS = 32
 _INT64_MAX = 2**63 - 1
 # The most bytes one request tensor may be padded or zero-filled with beyond the values it
 # carries (`tf.make_tensor_proto(0.0, shape=[1024, 1024])` is 4 MiB of padding). TF Serving has
@@ -203,8 +205,8 @@ def proto_to_ndarray(
     shape = tuple([d.size for d in proto.tensor_shape.dim])
     if shape:
         count = math.prod(shape)
-        if min(shape) < 0 or len(shape) > MAX_DIMS or count > _INT64_MAX:
-            raise _parsing_error(alias)
+        if min(shape) < 0 or len(shape) > _NUMPY_MAX_DIMS or count > _INT64_MAX:
+            raise _shape_error(shape, alias)
         if not count:
             if _overflows_before_zero(shape):
                 raise _parsing_error(alias)
@@ -272,6 +274,15 @@ _PACKED_READ_THRESHOLD = 32
 def _parsing_error(alias: str, reason: str = "") -> errors.ServingError:
     # Built only when a request actually fails.
     return errors.invalid_argument(f"tensor parsing error: {alias}{reason}")
+
+
+def _shape_error(shape: tuple[int, ...], alias: str) -> errors.ServingError:
+    if MAX_DIMS >= len(shape) > _NUMPY_MAX_DIMS and min(shape) >= 0:
+        # Valid for TensorFlow, and yet beyond what numpy can hold.
+        return _parsing_error(
+            alias, f": {len(shape)} dimensions, more than the {_NUMPY_MAX_DIMS} supported"
+        )
+    return _parsing_error(alias)
 
 
 def _overflows_before_zero(shape: tuple[int, ...]) -> bool:

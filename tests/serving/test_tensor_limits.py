@@ -83,8 +83,8 @@ def test_fill_limit_message_names_the_shape_the_values_and_the_limit():
 
 
 def test_the_shape_quoted_in_a_message_is_an_excerpt():
-    error, _ = refused(tensor(types_pb2.DT_FLOAT, [2] * 40, float_val=[1.0]))
-    assert "shape [2,2,2,2,2,2,2,2,...] holds" in error.message
+    error, _ = refused(tensor(types_pb2.DT_FLOAT, [4] * 20, float_val=[1.0]))
+    assert "shape [4,4,4,4,4,4,4,4,...] holds" in error.message
 
 
 @pytest.mark.parametrize(
@@ -240,6 +240,12 @@ def test_no_elements_means_nothing_is_read():
     proto = tensor(types_pb2.DT_FLOAT, [0, 3], tensor_content=b"abc", float_val=[1.0])
     assert tensorflow_reads(proto).shape == (0, 3)
     assert proto_to_ndarray(proto, "x").shape == (0, 3)
+
+
+def test_more_dimensions_than_numpy_holds_are_refused_with_the_reason():
+    # Found by tests/fuzz: 33 to 254 dimensions are valid for TensorFlow and answered INTERNAL.
+    error, _ = refused(tensor(types_pb2.DT_FLOAT, [1] * 33, float_val=[1.0]))
+    assert error.message == "tensor parsing error: x: 33 dimensions, more than the 32 supported"
 
 
 def test_empty_shape_numpy_cannot_represent_is_a_parsing_error():
