@@ -1,0 +1,175 @@
+"""What the gRPC layer decides on a connection (issue 12), in memory through `UnaryGrpcServer`:
+the token and the method are checked from the headers, before any body is buffered; DATA past
+the declared message is refused; the receive limit applies to the decompressed size, inflation
+stops at the limit and large messages are inflated off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zlib
+
+import grpc
+import hpack
+import pytest
+
+from support.h2_client import data, grpc_message, started
+from tfrelay.serving.grpc import http2
+from tfrelay.serving.grpc.messages import ON_LOOP_BYTES, Inflater, MessageTooLarge
+from tfrelay.serving.grpc.unary_server import UnaryGrpcServer
+from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth
+
+ECHO = "/test.Echo/Echo"
+
+
+def _server(**kwargs) -> UnaryGrpcServer:
+    async def echo(request: bytes, context) -> bytes:
+        return request
+
+    server = UnaryGrpcServer("127.0.0.1", 0, **kwargs)
+    handler = grpc.unary_unary_rpc_method_handler(
+        echo, request_deserializer=bytes, response_serializer=bytes
+    )
+    server.add_registered_method_handlers("test.Echo", {"Echo": handler})
+    server._loop = asyncio.get_running_loop()
+    return server
+
+
+def _client(server: UnaryGrpcServer):
+    return started(connection=server._connection())
+
+
+def _statuses(client) -> dict[int, tuple[str, str]]:
+    """Stream id -> (grpc-status, grpc-message) from the END_STREAM HEADERS received."""
+    decoder = hpack.Decoder()
+    answers = {}
+    for kind, flags, stream_id, payload in client.received:
+        if kind == http2.HEADERS:
+            fields = dict(decoder.decode(payload))
+            if flags & http2.END_STREAM:
+                answers[stream_id] = (fields.get("grpc-status"), fields.get("grpc-message", ""))
+    return answers
+
+
+def _headers(client, stream_id: int, extra=(), end_stream=False) -> bytes:
+    return client.headers(stream_id, end_stream, [(":path", ECHO), *extra])
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_no_token_is_unauthenticated_from_the_headers_before_any_body():
+    server = _server(auth=TokenAuth(["s3cret"]))
+    client = _client(server)
+    client.send(_headers(client, 1))  # the body is never sent
+    client.read()
+    assert _statuses(client)[1] == ("16", UNAUTHENTICATED_MESSAGE)
+    assert client.resets() == {1: http2.NO_ERROR}  # the client may stop sending
+    assert client.connection.streams == {}
+
+
+async def test_an_unknown_method_without_a_token_is_unauthenticated_not_unimplemented():
+    server = _server(auth=TokenAuth(["s3cret"]))
+    client = _client(server)
+    client.send(client.headers(1, extra=[(":path", "/no.Such/Method")]))
+    client.read()
+    assert _statuses(client)[1] == ("16", UNAUTHENTICATED_MESSAGE)
+
+
+async def test_an_unknown_method_with_a_token_is_unimplemented_before_the_body():
+    server = _server(auth=TokenAuth(["s3cret"]))
+    client = _client(server)
+    client.send(
+        client.headers(1, extra=[(":path", "/no.Such/Method"), ("authorization", "Bearer s3cret")])
+    )
+    client.read()
+    assert _statuses(client)[1] == ("12", "Method not found!")
+
+
+async def test_a_token_and_a_known_method_are_served():
+    server = _server(auth=TokenAuth(["s3cret"]))
+    client = _client(server)
+    token = [("authorization", "Bearer s3cret")]
+    client.send(_headers(client, 1, token), data(1, grpc_message(b"hi"), end_stream=True))
+    await _settle()
+    client.read()
+    assert _statuses(client)[1] == ("0", "")
+
+
+async def test_data_past_the_declared_message_is_refused_before_it_is_buffered():
+    server = _server()
+    client = _client(server)
+    client.send(_headers(client, 1), data(1, grpc_message(b"ab", declared=2) + b"more"))
+    client.read()
+    assert _statuses(client)[1] == ("13", "Unary RPC request must carry exactly one message")
+    assert client.connection.streams == {}
+
+
+async def test_a_declared_length_over_the_limit_is_resource_exhausted_at_its_prefix():
+    server = _server(max_receive_bytes=1000)
+    client = _client(server)
+    client.send(_headers(client, 1), data(1, grpc_message(b"x", declared=5000)))
+    client.read()
+    assert _statuses(client)[1] == ("8", "Received message larger than max (5000 vs. 1000)")
+
+
+async def test_an_oversized_header_list_is_resource_exhausted_on_its_stream():
+    server = _server()
+    client = _client(server)
+    block = client.header_block([(":path", ECHO), ("x-big", "v" * 70_000)])
+    pieces = [block[i : i + 16_384] for i in range(0, len(block), 16_384)]
+    frames = [http2.frame(http2.HEADERS, http2.END_STREAM, 1, pieces[0])]
+    frames += [http2.frame(http2.CONTINUATION, 0, 1, p) for p in pieces[1:-1]]
+    frames.append(http2.frame(http2.CONTINUATION, http2.END_HEADERS, 1, pieces[-1]))
+    client.send(*frames)
+    client.read()
+    status, message = _statuses(client)[1]
+    assert status == "8" and message.startswith("Received header list larger than max (")
+    assert client.goaway() is None
+
+
+async def test_gzip_bomb_is_resource_exhausted_without_inflating_past_the_limit():
+    server = _server(max_receive_bytes=4 * 1024 * 1024)
+    client = _client(server)
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), 9)  # 64 MiB in ~64 KB
+    frames = [_headers(client, 1, [("grpc-encoding", "gzip")])]
+    message = grpc_message(bomb, compressed=True)
+    frames += [data(1, message[i : i + 16_384]) for i in range(0, len(message), 16_384)]
+    frames.append(data(1, b"", end_stream=True))
+    client.send(*frames)
+    for _ in range(200):  # inflated in a worker thread
+        await asyncio.sleep(0.01)
+        client.read()
+        if 1 in _statuses(client):
+            break
+    assert _statuses(client)[1] == (
+        "8",
+        f"Received message larger than max (more than {4 * 1024 * 1024} vs. {4 * 1024 * 1024})",
+    )
+
+
+async def test_small_gzip_request_is_answered():
+    server = _server()
+    client = _client(server)
+    frames = [_headers(client, 1, [("grpc-encoding", "gzip")])]
+    frames.append(data(1, grpc_message(gzip.compress(b"hello"), compressed=True), True))
+    client.send(*frames)
+    await _settle()
+    client.read()
+    assert _statuses(client)[1] == ("0", "")
+
+
+def test_inflater_keeps_small_messages_on_the_loop_and_stops_large_ones_at_the_limit():
+    small = Inflater(b"gzip", 1000)
+    assert small.start(gzip.compress(b"x" * 1000)) == b"x" * 1000
+    large = Inflater(b"deflate", 10 * ON_LOOP_BYTES)
+    assert large.start(zlib.compress(b"y" * (2 * ON_LOOP_BYTES))) is None  # more: off the loop
+    assert large.finish() == b"y" * (2 * ON_LOOP_BYTES)
+    bomb = Inflater(b"deflate", 3 * ON_LOOP_BYTES)
+    assert bomb.start(zlib.compress(b"z" * (100 * ON_LOOP_BYTES))) is None
+    with pytest.raises(MessageTooLarge):
+        bomb.finish()
+    with pytest.raises(zlib.error):
+        Inflater(b"gzip", 1000).start(gzip.compress(b"x" * 100)[:-10])
