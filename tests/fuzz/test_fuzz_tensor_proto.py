@@ -15,6 +15,7 @@ import tracemalloc
 import numpy as np
 import tensorflow as tf
 from fuzz import harness
+from fuzz.strategies import DTYPES, tensor_protos
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -31,66 +32,6 @@ CARRIED_COPIES = 8
 FIXED_BYTES = 1 << 20
 # The oracle allocates what the shape claims: ask it only about small tensors.
 ORACLE_MAX_ELEMENTS = 1 << 16
-
-DTYPES = [
-    types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_INT64,
-    types_pb2.DT_UINT8, types_pb2.DT_UINT16, types_pb2.DT_UINT32, types_pb2.DT_UINT64,
-    types_pb2.DT_INT8, types_pb2.DT_INT16, types_pb2.DT_BOOL, types_pb2.DT_HALF,
-    types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128, types_pb2.DT_STRING,
-]  # fmt: skip
-ODD_DTYPES = [
-    types_pb2.DT_INVALID, types_pb2.DT_BFLOAT16, types_pb2.DT_QINT8, types_pb2.DT_QUINT16,
-    types_pb2.DT_QINT32, types_pb2.DT_RESOURCE, types_pb2.DT_VARIANT, types_pb2.DT_FLOAT_REF,
-]  # fmt: skip
-
-int32s = st.integers(-(2**31), 2**31 - 1)
-FIELDS = {
-    "float_val": st.floats(width=32, allow_nan=True),
-    "double_val": st.floats(allow_nan=True),
-    "int_val": int32s,
-    "half_val": int32s,
-    "int64_val": st.integers(-(2**63), 2**63 - 1),
-    "uint32_val": st.integers(0, 2**32 - 1),
-    "uint64_val": st.integers(0, 2**64 - 1),
-    "bool_val": st.booleans(),
-    "scomplex_val": st.floats(width=32),
-    "dcomplex_val": st.floats(),
-    "string_val": st.binary(max_size=24),
-}
-dimension = st.one_of(
-    st.integers(0, 6),
-    st.integers(-3, -1),
-    st.sampled_from([2**21, 2**25, 2**40, 2**62, 2**63 - 1]),
-)
-shapes = st.one_of(
-    st.lists(dimension, max_size=5),
-    st.lists(st.just(1), min_size=253, max_size=256),
-)
-
-
-@st.composite
-def tensor_protos(draw) -> tensor_pb2.TensorProto:
-    proto = tensor_pb2.TensorProto()
-    proto.dtype = draw(
-        st.one_of(st.sampled_from(DTYPES), st.sampled_from(ODD_DTYPES), st.integers(0, 300))
-    )
-    dims = draw(shapes)
-    for size in dims:
-        proto.tensor_shape.dim.add(size=size)
-    proto.tensor_shape.unknown_rank = draw(st.booleans())
-    for field in draw(st.sets(st.sampled_from(sorted(FIELDS)), max_size=2)):
-        getattr(proto, field).extend(draw(st.lists(FIELDS[field], max_size=8)))
-    content = draw(st.sampled_from(["none", "random", "exact"]))
-    if content == "random":
-        proto.tensor_content = draw(st.binary(max_size=64))
-    elif content == "exact" and proto.dtype in tensors._TYPES:
-        count = int(np.prod(dims)) if dims and min(dims) >= 0 else 1
-        itemsize = tensors._TYPES[proto.dtype][0].itemsize
-        if 0 < count * itemsize <= 4096:
-            proto.tensor_content = draw(
-                st.binary(min_size=count * itemsize, max_size=count * itemsize)
-            )
-    return proto
 
 
 def tensorflow_reads(proto: tensor_pb2.TensorProto):
