@@ -100,3 +100,46 @@ def test_large_flat_instances_still_take_the_fast_path():
     body = b'{"instances": [' + b"1.5," * 99_999 + b"1.5]}"
     inputs, _ = json_input.predict_inputs(json_input.parse_body(body), FLOAT_INPUT, body)
     assert inputs["x"].dtype == np.float32 and inputs["x"].shape == (100_000,)
+
+
+@pytest.mark.parametrize(
+    "elements",
+    [
+        [b"1.5", b"2", b"-3e2", b"4.0E-1"],
+        [b"7", b"8"],
+        [b" 1 ", b"\n2\t", b"3.25"],
+    ],
+)
+def test_a_large_flat_body_converted_in_pieces_equals_the_whole_conversion(elements):
+    items = (elements * (2 * json_input.PIECE_BYTES // 4))[: 2 * json_input.PIECE_BYTES // 3]
+    body = b' {\n"instances" : [' + b",".join(items) + b"] }\n"
+    bounds = json_input.flat_instances_bounds(body)
+    assert bounds is not None and len(bounds) > 1
+    for dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT64):
+        whole = json_input._fast_tensor(json_input.parse_body(body)["instances"], dtype)
+        pieces = json_input.flat_instances_tensor(body, bounds, dtype)
+        if whole is None:
+            assert pieces is None
+        else:
+            assert pieces is not None and pieces.dtype == whole.dtype
+            assert np.array_equal(pieces, whole)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"instances": [1.0, true, 2.0]}',
+        b'{"instances": [1.0, NaN]}',
+        b'{"instances": [1.0,, 2.0]}',
+        b'{"instances": [[1.0], [2.0]]}',
+        b'{"instances": ["a"]}',
+        b'{"instances": [1.0], "signature_name": "x"}',
+        b'{"inputs": [1.0]}',
+        b'{"instances": []}',
+    ],
+)
+def test_bodies_the_piecewise_path_must_not_judge_go_to_the_general_path(body):
+    bounds = json_input.flat_instances_bounds(body)
+    assert (
+        bounds is None or json_input.flat_instances_tensor(body, bounds, types_pb2.DT_FLOAT) is None
+    )
