@@ -60,12 +60,28 @@ def _tf_decimal(value: float, single: bool) -> float:
     return short if short == value else value
 
 
+# Large outputs are rounded and written in blocks of this many values: whole, 10^7 floats kept
+# ~10 float64 temporaries alive (+750 MB) and held the GIL for 150 ms per numpy call, stalling
+# every other client even from a pool thread (issue 12).
+_BLOCK = 1 << 16
+
+
 def tf_decimal_values(array: np.ndarray) -> np.ndarray:
     """The float64 values of the decimals TF Serving prints for a float32/float64 array."""
     if array.size <= _SMALL_ARRAY:
         single = array.dtype == np.float32
         decimals = [_tf_decimal(v, single) for v in array.reshape(-1).tolist()]
         return np.array(decimals, dtype=np.float64).reshape(array.shape)
+    if array.size > _BLOCK:
+        flat = array.reshape(-1)
+        rounded = np.empty(flat.shape, dtype=np.float64)
+        for start in range(0, flat.size, _BLOCK):
+            rounded[start : start + _BLOCK] = _tf_decimal_block(flat[start : start + _BLOCK])
+        return rounded.reshape(array.shape)
+    return _tf_decimal_block(array)
+
+
+def _tf_decimal_block(array: np.ndarray) -> np.ndarray:
     values = array.astype(np.float64)
     regular = np.isfinite(values) & (values != 0)
     if not regular.any():
@@ -125,6 +141,31 @@ def _has_non_finite(value: Any) -> bool:
     )
 
 
+def _dumps_array(prefix: bytes, array: np.ndarray, suffix: bytes) -> bytes:
+    """prefix + orjson's bytes for a large array + suffix, the array written in blocks of rows
+    (see _BLOCK) and the whole copied once."""
+    rows = max(1, _BLOCK // max(1, array[0].size))
+    parts = [prefix]
+    for start in range(0, len(array), rows):
+        parts.append(orjson.dumps(array[start : start + rows], option=_ORJSON_OPTIONS)[1:-1])
+        parts.append(b",")
+    parts[-1] = suffix
+    return b"".join(parts)
+
+
+def _dumps_one(key: str, value: Any, special_floats: bool) -> bytes:
+    """`{key: value}` as _dumps writes it, a large array block by block."""
+    if (
+        not special_floats
+        and isinstance(value, np.ndarray)
+        and value.ndim >= 1
+        and value.size > _BLOCK
+        and value.dtype.kind in "iubf"
+    ):
+        return _dumps_array(b'{"%s":[' % key.encode(), value, b"]}")
+    return _dumps({key: value}, special_floats)
+
+
 def _dumps(document: Any, special_floats: bool) -> bytes:
     if not special_floats:
         return orjson.dumps(document, option=_ORJSON_OPTIONS)
@@ -163,8 +204,9 @@ def predict_response(outputs: Mapping[str, np.ndarray], request_format: RequestF
     ready = {alias: _json_ready(alias, outputs[alias]) for alias in aliases}
     special = any(_has_non_finite(v) for v in ready.values())
     if request_format is RequestFormat.COLUMNAR:
-        body = ready[aliases[0]] if len(aliases) == 1 else ready
-        return _dumps({"outputs": body}, special)
+        if len(aliases) == 1:
+            return _dumps_one("outputs", ready[aliases[0]], special)
+        return _dumps({"outputs": ready}, special)
 
     batch = None
     for alias in aliases:
@@ -179,7 +221,7 @@ def predict_response(outputs: Mapping[str, np.ndarray], request_format: RequestF
                 f"expecting: {batch}"
             )
     if len(aliases) == 1:
-        return _dumps({"predictions": ready[aliases[0]]}, special)
+        return _dumps_one("predictions", ready[aliases[0]], special)
     rows = [{alias: ready[alias][i] for alias in aliases} for i in range(batch or 0)]
     return _dumps({"predictions": rows}, special)
 

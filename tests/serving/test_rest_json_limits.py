@@ -11,7 +11,7 @@ import pytest
 from tensorflow.core.framework import types_pb2
 
 from tfrelay.serving.errors import EXCERPT_CHARS, ServingError
-from tfrelay.serving.rest import json_input, routes
+from tfrelay.serving.rest import json_input, json_output, routes
 from tfrelay.serving.servables.base import TensorSpec
 
 FLOAT_INPUT = {"x": TensorSpec("x", types_pb2.DT_FLOAT, None)}
@@ -143,3 +143,22 @@ def test_bodies_the_piecewise_path_must_not_judge_go_to_the_general_path(body):
     assert (
         bounds is None or json_input.flat_instances_tensor(body, bounds, types_pb2.DT_FLOAT) is None
     )
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.random.default_rng(0).random(200_001, dtype=np.float32),
+        np.random.default_rng(1).random((70_001, 3)),
+        np.arange(150_000, dtype=np.int64).reshape(50_000, 3),
+    ],
+    ids=["float32", "float64-2d", "int64-2d"],
+)
+def test_a_large_output_written_in_blocks_is_byte_identical(array):
+    ready = json_output._json_ready("y", array)
+    whole = json_output._dumps({"predictions": ready}, False)
+    assert json_output.predict_response({"y": array}, json_input.RequestFormat.ROW) == whole
+    columnar = json_output.predict_response({"y": array}, json_input.RequestFormat.COLUMNAR)
+    assert columnar == json_output._dumps({"outputs": ready}, False)
+    # The blockwise rounding equals the one-shot rounding.
+    assert np.array_equal(ready, json_output._tf_decimal_block(array))
