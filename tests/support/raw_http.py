@@ -69,7 +69,7 @@ def send_until_answered(
     """
     started = time.monotonic()
     sent = 0
-    data = b""
+    data = bytearray()
     closed = False
     pending = memoryview(first)
     sock.setblocking(False)
@@ -106,15 +106,15 @@ def send_until_answered(
         data, closed = _read_rest(sock, data, closed, time_limit)
     finally:
         sock.setblocking(True)
-    return Answer(data, seconds, sent, closed)
+    return Answer(bytes(data), seconds, sent, closed)
 
 
-def _complete(data: bytes) -> bool:
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
+def _complete(data: bytearray) -> bool:
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
         return False
-    match = re.search(rb"(?i)content-length: (\d+)", head)
-    return match is not None and len(body) >= int(match.group(1))
+    match = re.search(rb"(?i)content-length: (\d+)", data[:end])
+    return match is not None and len(data) - end - 4 >= int(match.group(1))
 
 
 def _read_rest(
