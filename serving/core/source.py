@@ -210,7 +210,8 @@ class StorageSource:
         try:
             self._poll_model(watch)
         except Exception:
-            logger.exception("Polling model %s failed", watch.config.name)
+            if not self._stop.is_set():  # a poll outliving stop() may fail as things close
+                logger.exception("Polling model %s failed", watch.config.name)
         finally:
             watch.busy = False
 
@@ -317,12 +318,10 @@ class StorageSource:
 
     def _judge(self, watch: _ModelWatch, version: int, version_dir: str) -> VersionCandidate | None:
         known = watch.complete.get(version_dir)
-        if known is not None and self._manager.waits_for_storage(watch.config.name, version):
-            # Its last load failed on storage (a short read, files changing under the copy):
-            # look at the files again rather than retrying on a listing that may be stale.
-            del watch.complete[version_dir]
-            known = None
-        if known is not None:
+        # Its last load failed on storage (a short read, files changing under the copy): look
+        # at the files again rather than retrying on a listing that may be stale.
+        rejudge = known is not None and self._manager.waits_for_storage(watch.config.name, version)
+        if known is not None and not rejudge:
             if self._still_same(watch, known):
                 return known
             logger.info(
@@ -356,7 +355,11 @@ class StorageSource:
         except StorageError as err:
             # Logged (at once, then rate-limited) by the storage layer; try again next poll.
             logger.debug("Cannot inspect %s: %s", storage.version_url(version_dir), err)
-            return None
+            # A version already judged stays aspired, so it keeps waiting for storage (and its
+            # status says so) instead of looking gone.
+            return known if rejudge else None
+        if rejudge:
+            del watch.complete[version_dir]
         verdict, files = inspection.verdict, inspection.files
 
         if verdict.complete:

@@ -97,15 +97,14 @@ class StorageCalls:
                     timeout=min(slow_after, timeout) if timeout > 0 else slow_after
                 )
             except FutureTimeout:
-                with self._lock:
-                    self.slow_calls += 1
-                logger.warning(
-                    "Storage is slow: %s has taken %.0fs so far (timeout %s); loaded versions keep "
-                    "serving meanwhile",
-                    doing,
-                    self._clock() - started,
-                    f"{timeout:g}s" if timeout > 0 else "none",
-                )
+                if self._should_log("slow"):
+                    logger.warning(
+                        "Storage is slow: %s has taken %.0fs so far (timeout %s); loaded versions "
+                        "keep serving meanwhile",
+                        doing,
+                        self._clock() - started,
+                        f"{timeout:g}s" if timeout > 0 else "none",
+                    )
                 remaining = None if timeout <= 0 else max(0.0, timeout - (self._clock() - started))
                 return future.result(timeout=remaining)
         except FutureTimeout:
@@ -128,6 +127,19 @@ class StorageCalls:
     def record(self, error: errors.StorageError) -> None:
         """Counts and logs a storage failure detected outside `run` (e.g. a copy mismatch)."""
         self._record_failure(error)
+
+    def _should_log(self, key: str) -> bool:
+        """Counts an event; True when it should be logged (the first, then once a minute)."""
+        now = self._clock()
+        with self._lock:
+            if key == "slow":
+                self.slow_calls += 1
+            last = self._last_logged.get(key)
+            if last is not None and now - last[0] < LOG_INTERVAL_SECONDS:
+                self._last_logged[key] = (last[0], last[1] + 1)
+                return False
+            self._last_logged[key] = (now, 0)
+            return True
 
     def _record_failure(self, error: errors.StorageError) -> None:
         now = self._clock()
