@@ -45,9 +45,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
     mode = "fuzz" if harness.fuzz_seconds() is not None else "smoke"
     terminalreporter.section(f"fuzz targets ({mode})")
     for stats in ran:
+        known = ", ".join(f"{key} x{count}" for key, count in stats.known.items())
         terminalreporter.write_line(
             f"{stats.name:24s} executions {stats.executions:8d}  runs {stats.runs:4d}  "
             f"findings {stats.findings}  {stats.seconds:7.1f} s"
+            + (f"  known findings (others' code): {known}" if known else "")
         )
     total = sum(stats.executions for stats in ran)
     findings = sum(stats.findings for stats in ran)
