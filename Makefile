@@ -29,6 +29,16 @@ demo: setup
 bench: setup
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# Issue 12's fuzzing (tests/fuzz, hypothesis): FUZZ_SECONDS shared by the targets, then the
+# executions and findings per target (also as JSON in FUZZ_REPORT). `make test` runs the same
+# targets as a bounded smoke run.
+FUZZ_SECONDS ?= 600
+FUZZ_REPORT ?= build/fuzz-report.json
+.PHONY: fuzz
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_REPORT=$(FUZZ_REPORT) $(BIN)/python -m pytest tests/fuzz \
+		-p no:cacheprovider -q --timeout=0 $(PYTEST_ARGS)
+
 # Re-resolve constraints.txt after changing dependencies in pyproject.toml or constraints.in.
 lock:
 	@bash scripts/lock.sh

@@ -56,5 +56,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"{'total':24s} executions {total:8d}  findings {findings}")
     report = os.environ.get("FUZZ_REPORT")
     if report:
+        os.makedirs(os.path.dirname(report) or ".", exist_ok=True)
         with open(report, "w") as out:
             json.dump([vars(stats) for stats in ran], out, indent=1)
