@@ -184,17 +184,14 @@ class RestApi:
                     time.perf_counter() - started,
                 )
 
-    async def _off_loop(self, large: bool, function: Callable[..., Any], *args: Any) -> Any:
-        """Runs `function` on the shared pool when `large`, else right here on the loop.
+    def _in_pool(self, function: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """Runs `function` on the shared pool (for large bodies and outputs only).
 
-        Small requests stay on the loop (a thread hop costs more than their whole parse); a
-        large body parsed on the loop stalled every other client for its whole parse (a 40 MB
-        body: 2.2 s, issue 12).
+        Small requests stay on the loop, called inline (a thread hop costs more than their
+        whole parse); a large body parsed on the loop stalled every other client for its whole
+        parse (a 40 MB body: 2.2 s, issue 12).
         """
-        if not large:
-            return function(*args)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._runner.executor, function, *args)
+        return asyncio.get_running_loop().run_in_executor(self._runner.executor, function, *args)
 
     async def _predict(self, route: routes.Route, body: bytes) -> bytes:
         large = len(body) > OFFLOAD_BODY_BYTES
@@ -202,7 +199,11 @@ class RestApi:
             payload = await self._predict_flat_instances(route, body)
             if payload is not None:
                 return payload
-        doc = await self._off_loop(large, json_input.parse_body, body)
+        doc = (
+            await self._in_pool(json_input.parse_body, body)
+            if large
+            else json_input.parse_body(body)
+        )
         signature_name = json_input.signature_name(doc)
         handle = self._manager.acquire(route.model, route.version, route.label)
         try:
@@ -217,8 +218,10 @@ class RestApi:
                 raise errors.invalid_argument(
                     f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
                 )
-            inputs, request_format = await self._off_loop(
-                large, json_input.predict_inputs, doc, signature.inputs, body
+            inputs, request_format = (
+                await self._in_pool(json_input.predict_inputs, doc, signature.inputs, body)
+                if large
+                else json_input.predict_inputs(doc, signature.inputs, body)
             )
             del doc  # its Python objects are 8-30x the body: free them before inference
             predict.check_inputs(signature, inputs)
@@ -226,13 +229,9 @@ class RestApi:
             outputs = await self._runner.run(servable, signature, inputs, keys, "predict")
         finally:
             handle.release()
-        elements = sum(array.size for array in outputs.values())
-        return await self._off_loop(
-            elements > OFFLOAD_OUTPUT_ELEMENTS,
-            json_output.predict_response,
-            outputs,
-            request_format,
-        )
+        if _large_output(outputs):
+            return await self._in_pool(json_output.predict_response, outputs, request_format)
+        return json_output.predict_response(outputs, request_format)
 
     async def _predict_flat_instances(self, route: routes.Route, body: bytes) -> bytes | None:
         """A large `{"instances": [numbers]}` body converted piece by piece (issue 12).
@@ -259,9 +258,7 @@ class RestApi:
             if signature is None or len(signature.inputs) != 1:
                 return None
             ((name, spec),) = signature.inputs.items()
-            array = await self._off_loop(
-                True, json_input.flat_instances_tensor, body, bounds, spec.dtype
-            )
+            array = await self._in_pool(json_input.flat_instances_tensor, body, bounds, spec.dtype)
             if array is None:
                 return None
             inputs = {name: array}
@@ -270,19 +267,21 @@ class RestApi:
             outputs = await self._runner.run(servable, signature, inputs, keys, "predict")
         finally:
             handle.release()
-        elements = sum(array.size for array in outputs.values())
-        return await self._off_loop(
-            elements > OFFLOAD_OUTPUT_ELEMENTS,
-            json_output.predict_response,
-            outputs,
-            json_input.RequestFormat.ROW,
-        )
+        row = json_input.RequestFormat.ROW
+        if _large_output(outputs):
+            return await self._in_pool(json_output.predict_response, outputs, row)
+        return json_output.predict_response(outputs, row)
 
     async def _classify_or_regress(self, route: routes.Route, body: bytes) -> bytes:
         large = len(body) > OFFLOAD_BODY_BYTES
-        doc = await self._off_loop(large, json_input.parse_body, body)
-        signature_name = json_input.signature_name(doc)
-        examples = await self._off_loop(large, json_examples.serialized_examples, doc, route.action)
+        if large:
+            doc = await self._in_pool(json_input.parse_body, body)
+            signature_name = json_input.signature_name(doc)
+            examples = await self._in_pool(json_examples.serialized_examples, doc, route.action)
+        else:
+            doc = json_input.parse_body(body)
+            signature_name = json_input.signature_name(doc)
+            examples = json_examples.serialized_examples(doc, route.action)
         del doc
         handle = self._manager.acquire(route.model, route.version, route.label)
         try:
@@ -344,6 +343,14 @@ class RestApi:
                 "metadata": {"signature_def": signature_def_json(signature_defs)},
             }
         )
+
+
+def _large_output(outputs: dict[str, Any]) -> bool:
+    """Whether the outputs are worth encoding on the pool (a loop, not sum(): ~0.2 us)."""
+    elements = 0
+    for array in outputs.values():
+        elements += array.size
+    return elements > OFFLOAD_OUTPUT_ELEMENTS
 
 
 def signature_def_json(signature_defs: get_model_metadata_pb2.SignatureDefMap) -> dict[str, Any]:
