@@ -6,17 +6,20 @@ freeze for every client and a 2 GB peak, before RESOURCE_EXHAUSTED. Here zlib ne
 more than the limit plus one byte (`decompressobj` with `max_length`), the first
 `ON_LOOP_BYTES` are inflated on the loop (a small compressed request pays no thread hop), and
 the rest, if any, in a worker thread (zlib releases the GIL while it inflates).
+
+Deserialization is not moved: protobuf's C++ parser holds the GIL in any thread (measured: a
+120 MB PredictRequest parses in 39 ms, and the loop stalled 45 ms with the parse in a thread),
+so a thread would only add a hop. It costs ~0.03 ms per MB.
 """
 
 from __future__ import annotations
 
 import zlib
 
-# Output inflated on the event loop before the rest moves to a thread: 256 KiB take ~0.1 ms.
+# Output inflated on the event loop before the rest moves to a thread. Measured: 256 KiB of
+# zeros (the slowest output to produce) inflate in 0.53 ms, typical data in 0.04 ms; a thread
+# hop costs ~50 us, so small compressed requests stay on the loop.
 ON_LOOP_BYTES = 256 * 1024
-# Messages deserialized on the loop up to this size; larger ones in a thread (a 1 MiB
-# PredictRequest parses in well under a millisecond).
-DESERIALIZE_ON_LOOP_BYTES = 1024 * 1024
 
 _WBITS = {b"gzip": 31, b"deflate": 15}
 
@@ -55,9 +58,13 @@ class Inflater:
     Args:
       encoding: b"gzip" or b"deflate".
       limit: the receive limit (bytes after decompression).
+
+    Attributes:
+      encoding: the encoding's name ("gzip" or "deflate").
     """
 
     def __init__(self, encoding: bytes, limit: int) -> None:
+        self.encoding = encoding.decode()
         self._inflate = zlib.decompressobj(_WBITS[encoding])
         self._limit = limit
         self._head = b""

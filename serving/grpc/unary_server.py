@@ -29,7 +29,6 @@ from google.protobuf.message import DecodeError
 from tfrelay.serving.grpc import http2
 from tfrelay.serving.grpc.http2_limits import Http2Limits
 from tfrelay.serving.grpc.messages import (
-    DESERIALIZE_ON_LOOP_BYTES,
     Inflater,
     MessageTooLarge,
     supported,
@@ -388,9 +387,7 @@ class UnaryGrpcServer:
             return
         request = inflater = None
         if isinstance(message, Inflater):
-            inflater = message
-        elif len(message) > DESERIALIZE_ON_LOOP_BYTES:
-            inflater = message  # deserialized in a thread
+            inflater = message  # the rest is inflated, then deserialized, in a thread
         else:
             try:
                 request = handler.request_deserializer(message)
@@ -460,9 +457,9 @@ class UnaryGrpcServer:
         stream: http2.Stream,
         handler: grpc.RpcMethodHandler,
         context: ServicerContext,
-        work: Inflater | bytes,
+        work: Inflater,
     ) -> None:
-        """A call whose request is inflated and/or deserialized in a thread (large messages)."""
+        """A call whose request is inflated (past `ON_LOOP_BYTES`) and deserialized in a thread."""
         loop = asyncio.get_running_loop()
         try:
             request = await loop.run_in_executor(None, _decode_request, handler, work)
@@ -525,20 +522,19 @@ class UnaryGrpcServer:
         # Otherwise a cancelled call was reset by its client or lost its connection: no answer.
 
 
-def _decode_request(handler: grpc.RpcMethodHandler, work: Inflater | bytes) -> Any:
-    """Inflates (if needed) and deserializes a request in a worker thread.
+def _decode_request(handler: grpc.RpcMethodHandler, work: Inflater) -> Any:
+    """Inflates the rest of a request and deserializes it, in a worker thread.
 
     Raises:
       RpcAbort: with the status grpcio answers for an oversized, corrupt or undecodable message.
     """
-    message = work
-    if isinstance(work, Inflater):
-        try:
-            message = work.finish()
-        except MessageTooLarge as err:
-            raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from err
-        except zlib.error as err:
-            raise RpcAbort(grpc.StatusCode.INTERNAL, "Cannot decompress the request") from err
+    try:
+        message = work.finish()
+    except MessageTooLarge as err:
+        raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from err
+    except zlib.error as err:
+        message = f"Cannot decompress the {work.encoding} request"
+        raise RpcAbort(grpc.StatusCode.INTERNAL, message) from err
     try:
         return handler.request_deserializer(message)
     except DecodeError as err:
