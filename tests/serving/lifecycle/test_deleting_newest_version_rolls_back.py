@@ -73,3 +73,30 @@ def test_deleting_the_newest_version_makes_every_server_serve_the_previous_one(
     finally:
         for server in servers:
             server.stop()
+
+
+def test_deleting_the_newest_local_version_rolls_back_too(models, tmp_path):
+    import shutil
+
+    from support.servers import InProcessModelServer
+    from tfrelay.components.pusher import push
+    from tfrelay.serving.options import ServerOptions
+
+    base = tmp_path / "m"
+    for model in (models[3.0], models[4.0]):
+        push.push_model(push.PushRequest(str(model), str(base), "m"))
+    options = ServerOptions(
+        model_name="m", model_base_path=str(base), file_system_poll_wait_seconds=1.0
+    )
+    with InProcessModelServer(options) as server:
+        wait_for_version(server.url, "m", 2)
+        with ContinuousClient(server.url, "m", threads=2) as client:
+            wait_until(lambda: client.count() > 20, 30)
+            deleted_at = time.monotonic()
+            shutil.rmtree(base / "2")
+            wait_until(lambda: client.first_answer(3.0, deleted_at) is not None, 30)
+            wait_until(lambda: server.manager.version_state("m", 2).state.name == "END", 30)
+            assert push.push_model(push.PushRequest(str(models[5.0]), str(base), "m")).version == 3
+            wait_for_version(server.url, "m", 3)
+            wait_until(lambda: client.first_answer(5.0, deleted_at) is not None, 30)
+        assert client.failures == [], client.failures[:3]

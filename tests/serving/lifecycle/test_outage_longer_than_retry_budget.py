@@ -51,15 +51,31 @@ def test_version_failing_only_on_storage_serves_within_a_poll_of_recovery(
             wait_until(lambda: failures() >= reached + 2, 30, what="2 more storage failures")
             # Far longer than the budget (1 retry after 0.2 s used to end it in ~0.5 s).
             time.sleep(max(0.0, outage_start + OUTAGE_SECONDS - time.monotonic()))
-            entry = lc.version_states(server.url)[2]
+            # Between two attempts (not LOADING) the version waits in START, not END.
+            seen: list[dict] = []
+            wait_until(
+                lambda: (
+                    seen.append(lc.version_states(server.url)[2]) or seen[-1]["state"] != "LOADING"
+                ),
+                10,
+            )
+            entry = seen[-1]
             assert entry["state"] == "START", entry
             assert entry["load_failure"] == "storage", entry
             assert entry["storage_failures"] > MAX_RETRIES + 1, entry
             assert "Waiting for storage" in entry["status"]["error_message"], entry
             assert entry["status"]["error_code"] == "UNAVAILABLE"
             # TF Serving's status API says the same.
-            status = httpx.get(f"{server.url}/v1/models/m/versions/2", timeout=5).json()
-            assert "does not use up --max_num_load_retries" in str(status)
+            statuses: list[str] = []
+            wait_until(
+                lambda: (
+                    statuses.append(
+                        str(httpx.get(f"{server.url}/v1/models/m/versions/2", timeout=5).json())
+                    )
+                    or "does not use up --max_num_load_retries" in statuses[-1]
+                ),
+                10,
+            )
             assert cut.hits >= 1 and slow_down.hits >= 1
             assert lc.state_of(server.url, 1) == "AVAILABLE"
 
