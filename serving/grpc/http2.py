@@ -238,6 +238,8 @@ class Http2Connection(asyncio.Protocol):
         self._receive = ReceiveWindow(limits.connection_window)
         self._send = SendWindows()
         self._peer_max_frame = DEFAULT_MAX_FRAME
+        self._max_frame = limits.max_frame_size  # read per frame / per DATA frame
+        self._stream_window = limits.stream_window
         self._blocked: dict[int, Stream] = {}  # streams with pending output, in order
         self.pending_bytes = 0  # response bytes in streams' `pending`
         self._out: list[bytes] = []
@@ -327,7 +329,7 @@ class Http2Connection(asyncio.Protocol):
             self._preface_seen = True
             pos = len(PREFACE)
         size = len(buffer)
-        max_frame = self.limits.max_frame_size
+        max_frame = self._max_frame
         try:
             while size - pos >= 9:
                 high, low, kind, flags, stream_id = _FRAME_HEADER.unpack_from(buffer, pos)
@@ -478,7 +480,7 @@ class Http2Connection(asyncio.Protocol):
             self._coalescer.open_streams += 1
         if self._on_headers is not None:
             self._on_headers(self, stream)
-            if self.streams.get(stream_id) is not stream:
+            if stream_id not in self.streams:
                 return  # answered from its headers
         if flags & END_STREAM:
             self._end_request(stream)
@@ -502,20 +504,20 @@ class Http2Connection(asyncio.Protocol):
             # Else DATA still in flight for a stream answered or reset already: dropped.
             return
         window = stream.receive
-        if window is None:
-            if flags & END_STREAM and length <= self.limits.stream_window:
-                window = None  # the whole request in its first DATA frame: no window to keep
-            else:
-                window = stream.receive = ReceiveWindow(self.limits.stream_window)
         if window is not None:
             try:
                 window.receive(length)
             except FlowControlError:
                 self._reset(stream, FLOW_CONTROL_ERROR)  # a stream error (RFC 9113, 6.9)
                 return
-        elif length > self.limits.stream_window:
+        elif length > self._stream_window:
             self._reset(stream, FLOW_CONTROL_ERROR)
             return
+        elif not flags & END_STREAM:
+            # A request in several frames keeps a window from now on; one that arrives whole in
+            # its first DATA frame (most unary calls) never needs one.
+            window = stream.receive = ReceiveWindow(self._stream_window)
+            window.receive(length)
         if flags & PADDED:
             if not payload or payload[0] >= length:
                 raise ConnectionError_(PROTOCOL_ERROR, "bad padding")
