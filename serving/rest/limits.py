@@ -4,7 +4,7 @@
 |----------------------------|----------|-----------------------------------------------------------|
 | request target (URL)       | 16 KiB   | Node's 16 KiB header size; nginx answers 414 past 8 KiB    |
 | one header field           | 16 KiB   | uvicorn/h11 `h11_max_incomplete_event_size`, Node         |
-| the whole header section   | 64 KiB   | nghttp2's 64 KiB per header list; 4 x nginx's 8k buffers  |
+| the whole header section   | 64 KiB   | nghttp2 (64 KiB per field), hpack (64 kB header list)     |
 | header fields              | 100      | Apache httpd `LimitRequestFields`                         |
 | header read (whole head)   | 60 s     | nginx `client_header_timeout`, Node `headersTimeout`      |
 | between two body reads     | 60 s     | nginx `client_body_timeout`                               |
