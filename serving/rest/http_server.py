@@ -159,6 +159,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_size = 0
         self._refused = False
         self._closing = False
+        self._eof = False
         self.deadline = NEVER
         self._deadline_kind = _IDLE
 
@@ -314,8 +315,16 @@ class HttpProtocol(asyncio.Protocol):
         transport.resume_reading()
 
     def eof_received(self) -> bool | None:
-        # The client finished sending: a lingering close is over; otherwise asyncio closes.
-        return None
+        """The client finished sending (a half-close, as `nc -N` or `curl -T -` do).
+
+        Returns:
+          True to keep the connection open until the requests already read are answered;
+          None to let asyncio close it (lingering after a refusal, or nothing to answer).
+        """
+        if self._refused or not (self._pipeline or self._backlog):
+            return None
+        self._eof = True
+        return True
 
     # -- httptools callbacks --------------------------------------------------------------------
 
@@ -465,6 +474,10 @@ class HttpProtocol(asyncio.Protocol):
                     self._closing = True
                 return
         if self._closing:
+            return
+        if self._eof and not pipeline and self._transport is not None:
+            self._transport.close()  # every request read before the client's EOF is answered
+            self._closing = True
             return
         if len(pipeline) + len(self._backlog) < self._limits.max_pipelined:
             flow.queue_drained()

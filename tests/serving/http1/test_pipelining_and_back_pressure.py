@@ -77,3 +77,19 @@ def test_a_paused_transport_does_not_count_as_idle(connect):
     connection.protocol.resume_writing()
     connection.advance(6)
     assert connection.transport.closed  # idle again once writing resumed
+
+
+def test_requests_read_before_the_clients_eof_are_answered_then_the_connection_closes(connect):
+    connection = connect()
+    connection.hold = asyncio.Event()
+    connection.send(get(b"/a") + get(b"/b"))
+    assert connection.protocol.eof_received() is True  # keep writing after the half-close
+    assert not connection.transport.closed
+    assert statuses(connection.release()) == [200, 200]
+    assert connection.transport.closed
+
+
+def test_an_eof_with_nothing_to_answer_closes_at_once(connect):
+    connection = connect()
+    connection.send(b"GET /partial HTTP/1.1\r\n")
+    assert connection.protocol.eof_received() is None
