@@ -444,7 +444,7 @@ class HttpProtocol(asyncio.Protocol):
             item, keep_alive, head = entry
             if isinstance(item, asyncio.Task):
                 if not item.done():
-                    return
+                    break  # answered in order: wait for it (reading may still resume below)
                 if item.cancelled():
                     pipeline.popleft()
                     continue

@@ -35,6 +35,7 @@ class Connection:
     Args:
       limits: the protocol's limits (fields given as keywords override the defaults).
       transport: the fake transport to use.
+      handler: answers requests instead of the echo handler (records nothing in `started`).
       **overrides: HttpLimits fields.
 
     Attributes:
@@ -46,6 +47,7 @@ class Connection:
         self,
         limits: HttpLimits = DEFAULT_LIMITS,
         transport: FakeTransport | None = None,
+        handler=None,
         **overrides,
     ) -> None:
         self.loop = asyncio.new_event_loop()
@@ -54,7 +56,11 @@ class Connection:
         self.hold: asyncio.Event | None = None
         self.sweeper = TimeoutSweeper(None)
         self.protocol = HttpProtocol(
-            self._handler, MAX_BODY, _too_large, replace(limits, **overrides), self.sweeper
+            handler or self._handler,
+            MAX_BODY,
+            _too_large,
+            replace(limits, **overrides),
+            self.sweeper,
         )
         self.transport = connect(self.protocol, transport)
         self.run()

@@ -93,3 +93,23 @@ def test_an_eof_with_nothing_to_answer_closes_at_once(connect):
     connection = connect()
     connection.send(b"GET /partial HTTP/1.1\r\n")
     assert connection.protocol.eof_received() is None
+
+
+def test_reading_resumes_as_soon_as_answers_free_room_not_when_all_are_done(connect):
+    first = asyncio.Event()
+    held = asyncio.Event()
+
+    async def handler(request):
+        await (first if request.path == "/0" else held).wait()
+        return 200, [], b""
+
+    connection = connect(handler=handler)
+    connection.send(b"".join(get(b"/%d" % i) for i in range(CAP)))
+    assert connection.transport.reading_paused
+    first.set()
+    connection.run()
+    assert statuses(connection.transport.take()) == [200]
+    assert not connection.transport.reading_paused  # CAP - 1 in flight
+    held.set()
+    connection.run()
+    assert statuses(connection.transport.take()) == [200] * (CAP - 1)
