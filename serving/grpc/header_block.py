@@ -97,6 +97,14 @@ class HeaderBlockDecoder:
         if block and block[0] & 0xE0 == 0x20:
             self._cache.clear()
             return self._decoder.decode(block, raw=True)
+        try:
+            return self._decode(block)
+        except IndexError as err:
+            # A representation cut off by the block's end (fuzzing finding F1, issue 12).
+            self._cache.clear()
+            raise hpack.HPACKDecodingError("Truncated header block") from err
+
+    def _decode(self, block: bytes) -> DecodedHeaders:
         headers: DecodedHeaders = []
         table = self._table
         changed = False

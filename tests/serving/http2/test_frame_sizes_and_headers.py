@@ -105,3 +105,11 @@ async def test_hpack_bomb_of_indexed_references_to_a_big_entry_keeps_nothing():
     assert client.goaway() is None
     assert seen[1].oversized_headers > 60_000_000
     assert seen[1].headers == []
+
+
+async def test_a_header_block_cut_inside_a_literal_is_compression_error():
+    # Fuzzing finding F1: an IndexError escaped data_received for a truncated literal.
+    client = started()
+    client.send(http2.frame(http2.HEADERS, http2.END_HEADERS, 1, b"\x00\x05ab"))
+    client.read()
+    assert client.goaway()[1] == http2.COMPRESSION_ERROR
