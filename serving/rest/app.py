@@ -196,7 +196,7 @@ class RestApi:
     async def _predict(self, route: routes.Route, body: bytes) -> bytes:
         large = len(body) > OFFLOAD_BODY_BYTES
         if large:
-            payload = await self._predict_flat_instances(route, body)
+            payload = await self._predict_numeric_instances(route, body)
             if payload is not None:
                 return payload
         doc = (
@@ -233,20 +233,17 @@ class RestApi:
             return await self._in_pool(json_output.predict_response, outputs, request_format)
         return json_output.predict_response(outputs, request_format)
 
-    async def _predict_flat_instances(self, route: routes.Route, body: bytes) -> bytes | None:
-        """A large `{"instances": [numbers]}` body converted piece by piece (issue 12).
-
-        Parsed whole, a 40 MB body of 10^7 numbers made 10^7 Python floats (+800 MB) and held
-        the GIL for ~0.5 s in two C calls (orjson, numpy), stalling every other client even
-        from a pool thread; in 1 MiB pieces the peak is the array itself and no call holds the
-        GIL for more than a few milliseconds.
+    async def _predict_numeric_instances(self, route: routes.Route, body: bytes) -> bytes | None:
+        """A large `{"instances": [numbers or lists of numbers]}` body converted piece by piece
+        on the pool (issue 12: `json_input.numeric_instances_tensor`): no call holds the GIL
+        for more than ~10 ms and the peak is about the array itself.
 
         Returns:
           The response, or None when the body, the model or the signature is not that case
           (then the general path answers, with TF Serving's errors in its order).
         """
-        bounds = json_input.flat_instances_bounds(body)
-        if bounds is None:
+        frame = json_input.numeric_instances_frame(body)
+        if frame is None:
             return None
         try:
             handle = self._manager.acquire(route.model, route.version, route.label)
@@ -258,7 +255,9 @@ class RestApi:
             if signature is None or len(signature.inputs) != 1:
                 return None
             ((name, spec),) = signature.inputs.items()
-            array = await self._in_pool(json_input.flat_instances_tensor, body, bounds, spec.dtype)
+            array = await self._in_pool(
+                json_input.numeric_instances_tensor, body, frame, spec.dtype
+            )
             if array is None:
                 return None
             inputs = {name: array}

@@ -443,79 +443,89 @@ def tensor_from_json(value: Any, dtype: int, fast: bool) -> np.ndarray:
     return exact_tensor(value, dtype)
 
 
-# -- large flat bodies (issue 12) ---------------------------------------------------------------
+# -- large numeric bodies (issue 12) ------------------------------------------------------------
 
 # `{"instances": [` at the start of a body (whitespace allowed where JSON allows it).
-_FLAT_HEAD = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"instances"[ \t\r\n]*:[ \t\r\n]*\[')
+_INSTANCES_HEAD = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"instances"[ \t\r\n]*:[ \t\r\n]*\[')
+_LEADING_BRACKETS = re.compile(rb"(?:[ \t\r\n]*\[)*")
 _JSON_SPACE = b" \t\r\n"
-# The only bytes of a list of plain JSON numbers (no true/false/null, NaN, strings or lists).
-_NUMBER_BYTES = b"0123456789+-.eE,"
+# The only bytes of nested lists of plain JSON numbers (no true/false/null, NaN, strings).
+_NUMERIC_BYTES = _JSON_SPACE + b"0123456789+-.eE,[]"
 # Piece size: ~250k numbers, parsed and converted in ~10 ms while holding the GIL.
 PIECE_BYTES = 1 << 20
 
 
-def flat_instances_bounds(body: bytes) -> list[tuple[int, int]] | None:
-    """Where to cut a `{"instances": [n, n, ...]}` body into pieces of whole numbers.
+def numeric_instances_frame(body: bytes) -> tuple[int, int] | None:
+    """Where the elements of a `{"instances": [...]}` body are, if that is the whole body.
 
-    Only the document's frame is checked here (cheap: a regex at the start and a scan from the
-    end); `flat_instances_tensor` checks each piece.
+    Cheap enough for the event loop: a regex at the start and a scan from the end.
 
     Args:
       body: the request body.
 
     Returns:
-      (start, end) offsets of comma-separated runs of the array's elements, ~PIECE_BYTES
-      each; None when the body is not framed that way.
+      (start, end) offsets of the array's elements; None for any other document.
     """
-    head = _FLAT_HEAD.match(body)
+    head = _INSTANCES_HEAD.match(body)
     if head is None:
         return None
     close = body.rfind(b"}")
     if close < 0 or body[close + 1 :].strip(_JSON_SPACE):
         return None
     end = body.rfind(b"]", head.end(), close)
-    if end < 0 or body[end + 1 : close].strip(_JSON_SPACE):
+    if end < 0 or body[end + 1 : close].strip(_JSON_SPACE) or end == head.end():
         return None
-    bounds = []
-    start = head.end()
-    while start < end:
-        cut = body.find(b",", start + PIECE_BYTES, end) if start + PIECE_BYTES < end else -1
-        stop = end if cut < 0 else cut
-        bounds.append((start, stop))
-        start = stop + 1
-    return bounds or None
+    return head.end(), end
 
 
-def flat_instances_tensor(
-    body: bytes, bounds: list[tuple[int, int]], dtype: int
-) -> np.ndarray | None:
-    """The instances of a flat numeric body as one tensor, converted piece by piece.
+def _instance_separator(body: bytes, start: int) -> re.Pattern[bytes]:
+    # The instances' rank r is the number of "[" the first one opens with; in a regular tensor
+    # r closing brackets and a comma can only end an instance (fewer close an inner list).
+    rank = _LEADING_BRACKETS.match(body, start).group().count(b"[")  # type: ignore[union-attr]
+    return re.compile(rb"\]" + rb"[ \t\r\n]*\]" * (rank - 1) + rb"[ \t\r\n]*," if rank else rb",")
 
-    Each piece goes through the same fast conversion as a whole body would (`_fast_tensor`),
-    so the result is the one the general path gives; anything it would not accept as is
-    (a non-number, bad syntax, a value the exact path must judge) returns None.
+
+def numeric_instances_tensor(body: bytes, frame: tuple[int, int], dtype: int) -> np.ndarray | None:
+    """The instances of a numeric body as one tensor, parsed and converted ~1 MiB at a time.
+
+    Parsed whole, a 40 MB body of 10^7 numbers made 10^7 Python floats (+800 MB) and held the
+    GIL for ~0.5 s in two C calls, stalling every client even from a pool thread. Each piece
+    goes through the same fast conversion as a whole body (`_fast_tensor`), so the result is
+    the one the general path gives; whatever that conversion would not accept as is (a
+    non-number, bad syntax, ragged or mixed shapes, a value the exact path must judge) returns
+    None.
 
     Args:
       body: the request body.
-      bounds: from flat_instances_bounds.
+      frame: from numeric_instances_frame.
       dtype: the signature input's dtype.
 
     Returns:
-      A 1-D array, or None (then the general path parses the whole body).
+      The batch of instances, or None (then the general path parses the whole body).
     """
-    arrays = []
-    for start, end in bounds:
-        piece = body[start:end]
-        if piece.translate(None, _JSON_SPACE + _NUMBER_BYTES):
+    start, end = frame
+    separator = _instance_separator(body, start)
+    arrays: list[np.ndarray] = []
+    while start < end:
+        stop = end
+        if start + PIECE_BYTES < end:
+            match = separator.search(body, start + PIECE_BYTES, end)
+            if match is not None:
+                stop = match.end() - 1  # the comma between two instances
+        piece = body[start:stop]
+        if piece.translate(None, _NUMERIC_BYTES) or piece.count(b"[") != piece.count(b"]"):
             return None
         try:
             values = orjson.loads(b"[" + piece + b"]")
         except orjson.JSONDecodeError:
             return None
         array = _fast_tensor(values, dtype)
-        if array is None or array.ndim != 1:
+        if array is None or (arrays and array.shape[1:] != arrays[0].shape[1:]):
             return None
         arrays.append(array)
+        start = stop + 1
+    if not arrays:
+        return None
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 

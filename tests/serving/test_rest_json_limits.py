@@ -102,27 +102,36 @@ def test_large_flat_instances_still_take_the_fast_path():
     assert inputs["x"].dtype == np.float32 and inputs["x"].shape == (100_000,)
 
 
+def _large_body(instance: bytes, pretty: bool = False) -> bytes:
+    count = 2 * json_input.PIECE_BYTES // len(instance) + 1
+    separator = b",\n  " if pretty else b","
+    return b' {\n"instances" : [' + separator.join([instance] * count) + b"] }\n"
+
+
 @pytest.mark.parametrize(
-    "elements",
+    "body",
     [
-        [b"1.5", b"2", b"-3e2", b"4.0E-1"],
-        [b"7", b"8"],
-        [b" 1 ", b"\n2\t", b"3.25"],
+        _large_body(b"1.5,2,-3e2,4.0E-1"),
+        _large_body(b"7,8"),
+        _large_body(b" 1 ,\n2\t,3.25"),
+        _large_body(b"[1.5,2,3]"),
+        _large_body(b"[[1,2],[3,4.5]]"),
+        _large_body(b"[ [1, 2], [3, 4] ]", pretty=True),
     ],
+    ids=["floats", "ints", "spaces", "rank-1", "rank-2", "pretty"],
 )
-def test_a_large_flat_body_converted_in_pieces_equals_the_whole_conversion(elements):
-    items = (elements * (2 * json_input.PIECE_BYTES // 4))[: 2 * json_input.PIECE_BYTES // 3]
-    body = b' {\n"instances" : [' + b",".join(items) + b"] }\n"
-    bounds = json_input.flat_instances_bounds(body)
-    assert bounds is not None and len(bounds) > 1
-    for dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT64):
-        whole = json_input._fast_tensor(json_input.parse_body(body)["instances"], dtype)
-        pieces = json_input.flat_instances_tensor(body, bounds, dtype)
+def test_a_large_numeric_body_converted_in_pieces_equals_the_whole_conversion(body):
+    frame = json_input.numeric_instances_frame(body)
+    assert frame is not None
+    instances = json_input.parse_body(body)["instances"]
+    for dtype in (types_pb2.DT_FLOAT, types_pb2.DT_INT64):
+        whole = json_input._fast_tensor(instances, dtype)
+        pieces = json_input.numeric_instances_tensor(body, frame, dtype)
         if whole is None:
             assert pieces is None
         else:
             assert pieces is not None and pieces.dtype == whole.dtype
-            assert np.array_equal(pieces, whole)
+            assert pieces.shape == whole.shape and np.array_equal(pieces, whole)
 
 
 @pytest.mark.parametrize(
@@ -131,17 +140,21 @@ def test_a_large_flat_body_converted_in_pieces_equals_the_whole_conversion(eleme
         b'{"instances": [1.0, true, 2.0]}',
         b'{"instances": [1.0, NaN]}',
         b'{"instances": [1.0,, 2.0]}',
-        b'{"instances": [[1.0], [2.0]]}',
+        b'{"instances": [[1.0], [2.0, 3.0]]}',
+        b'{"instances": [[1.0], 2.0]}',
         b'{"instances": ["a"]}',
+        b'{"instances": [{"x": 1.0}]}',
         b'{"instances": [1.0], "signature_name": "x"}',
         b'{"inputs": [1.0]}',
         b'{"instances": []}',
+        _large_body(b"[1,2]")[:-10] + b"[1,2,3]] }",
     ],
 )
 def test_bodies_the_piecewise_path_must_not_judge_go_to_the_general_path(body):
-    bounds = json_input.flat_instances_bounds(body)
+    frame = json_input.numeric_instances_frame(body)
     assert (
-        bounds is None or json_input.flat_instances_tensor(body, bounds, types_pb2.DT_FLOAT) is None
+        frame is None
+        or json_input.numeric_instances_tensor(body, frame, types_pb2.DT_FLOAT) is None
     )
 
 
