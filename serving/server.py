@@ -545,12 +545,15 @@ class ModelServer:
         self.metrics.observe(
             ObservedGauge(
                 ":tfrelay:serving:storage_listings",
-                "Storage listings per model: delimiter (one per poll) or recursive (new versions).",
+                "Storage listings per model: delimiter (one per poll), recursive (new versions) or "
+                "head (the publish marker of each aspired version, once a poll).",
                 ["model_name", "kind"],
                 lambda: storage(
                     lambda name, watch: {
                         (name, "delimiter"): watch.storage.stats.listings,
                         (name, "recursive"): watch.storage.stats.recursive_listings,
+                        # One HEAD per aspired version per poll (replaced files, issue 13).
+                        (name, "head"): watch.storage.stats.heads,
                     }
                 ),
                 kind="counter",

@@ -46,6 +46,8 @@ class StorageStats:
 
     listings: int = 0
     recursive_listings: int = 0
+    # One per aspired version per poll: the publish marker's HEAD that notices replaced files.
+    heads: int = 0
     bytes_copied: int = 0
     files_copied: int = 0
 
@@ -213,6 +215,8 @@ class ModelStorage:
           StorageError: the call failed (other than "not found") or timed out.
         """
         path = posixpath.join(self.version_path(version_dir), relative_path)
+        with self._stats_lock:
+            self.stats.heads += 1
 
         def stat() -> FileInfo | None:
             try:

@@ -150,6 +150,7 @@ def test_one_listing_per_model_per_poll_however_many_versions_and_files(
             (
                 storage.stats.listings,
                 storage.stats.recursive_listings,
+                storage.stats.heads,
             ),
         )
         wait_until(lambda: server.server.source.poll_count >= polls_before + 10, 20)
@@ -157,6 +158,9 @@ def test_one_listing_per_model_per_poll_however_many_versions_and_files(
         listings = storage.stats.listings - stats_before[0]
         recursive = storage.stats.recursive_listings - stats_before[1]
         assert recursive == 0  # versions already judged complete are never listed again
+        # Plus one HEAD of the serving version's saved_model.pb per poll (issue 13: a number
+        # deleted and rewritten between two polls is noticed).
+        assert polls - 1 <= storage.stats.heads - stats_before[2] <= polls + 1
         assert (
             polls <= listings <= polls + 1
         )  # one delimiter listing per poll (one may be in flight)
