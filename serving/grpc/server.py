@@ -5,7 +5,8 @@ times cheaper per call than grpc.aio); with TLS or `--grpc_implementation=grpcio
 Both run on the same asyncio loop as the REST server.
 
 `--grpc_channel_arguments` is TF Serving's comma-separated `key=value` list: grpc.aio applies them
-all; tfrelay's server applies the connection-age and receive-size ones and logs the others. Like
+all; tfrelay's server applies the connection-age and receive-size ones, grpc.max_concurrent_streams
+and grpc.max_metadata_size (its HTTP/2 limits, `http2_limits.py`), and logs the others. Like
 tensorflow_model_server, the message size limits default to INT32_MAX, except that tfrelay's
 `--max_request_size_bytes` bounds received messages (answered with RESOURCE_EXHAUSTED). Handlers
 are coroutines and need no thread pool, so `--grpc_max_threads` is read as a cap on concurrently
