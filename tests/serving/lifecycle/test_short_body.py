@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import time
 
+import httpx
 import pytest
 
 from support.fault_proxy import CORRUPT, CUT, Rule
 from support.load import ContinuousClient
 from support.servers import InProcessModelServer, wait_for_version, wait_until
 from tfrelay.serving.options import ServerOptions
+
+METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 @pytest.mark.parametrize(
@@ -24,15 +27,18 @@ from tfrelay.serving.options import ServerOptions
     ],
 )
 def test_body_that_differs_from_the_bucket_is_caught_retried_and_never_served(
-    case, rule, kind, lc, proxy, server_env, models
+    case, rule, kind, lc, proxy, server_env, models, tmp_path
 ):
     prefix = f"body-{case}/m"
     assert lc.push(models[3.0], prefix) == 1
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}\n')
     options = ServerOptions(
         model_name="m",
         model_base_path=f"s3://models/{prefix}",
         file_system_poll_wait_seconds=lc.poll_seconds,
         max_num_load_retries=0,
+        monitoring_config_file=str(monitoring),
         environ={**os.environ, **server_env},
     )
     with InProcessModelServer(options) as server:
@@ -52,6 +58,8 @@ def test_body_that_differs_from_the_bucket_is_caught_retried_and_never_served(
             errors = server.server.source.watched()["m"].storage.calls.errors_by_kind()
             assert errors.get(kind, 0) >= 2, errors
             assert not client.first_answer(4.0), "the bad copy was served"
+            scraped = httpx.get(f"{server.url}{METRICS_PATH}", timeout=5).text
+            assert f':tfrelay:serving:storage_errors{{model_name="m",kind="{kind}"}}' in scraped
             proxy.clear()
             healed_at = time.monotonic()
             wait_for_version(server.url, "m", 2, timeout=30)
