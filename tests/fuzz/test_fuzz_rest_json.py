@@ -149,7 +149,14 @@ def check_round_trip(array: np.ndarray, request_format: RequestFormat) -> None:
     request_key = "inputs" if request_format is RequestFormat.COLUMNAR else "instances"
     request = json.dumps({request_key: doc[key]}, allow_nan=True).encode()
     spec = TensorSpec(tensor_name="y:0", dtype=SPEC_DTYPES[array.dtype], shape=None)
-    tensors, _ = json_input.predict_inputs(json_input.parse_body(request), {alias: spec}, request)
+    try:
+        tensors, _ = json_input.predict_inputs(
+            json_input.parse_body(request), {alias: spec}, request
+        )
+    except ServingError as err:
+        if harness.known_finding(NAME, err):
+            return
+        raise
     back = tensors[alias]
     assert back.shape == array.shape
     if array.dtype.kind == "f":

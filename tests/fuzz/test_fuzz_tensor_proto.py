@@ -46,7 +46,10 @@ def tensorflow_reads(proto: tensor_pb2.TensorProto):
         value = tf.io.parse_tensor(proto.SerializeToString(), tf.dtypes.as_dtype(proto.dtype))
     except tf.errors.InvalidArgumentError:
         return False, None
-    value = value.numpy()
+    try:
+        value = value.numpy()
+    except tf.errors.InvalidArgumentError:
+        return None  # numpy cannot hold it ([0, 2^62] floats): neither reader can answer
     return True, np.array(value, dtype=object) if isinstance(value, bytes) else value
 
 
@@ -82,8 +85,9 @@ def check_structured_proto(proto: tensor_pb2.TensorProto) -> None:
     if oracle is not None:
         accepted, expected = oracle
         assert accepted, "tfrelay read a tensor TensorFlow rejects"
-        assert result.shape == expected.shape
-        np.testing.assert_array_equal(result, expected)
+        assert result.shape == expected.shape and result.dtype.kind == expected.dtype.kind
+        if result.size:  # (numpy cannot compare empty arrays with a 2^63-1 dimension)
+            np.testing.assert_array_equal(result, expected)
 
 
 NUMPY_DTYPES = st.sampled_from(
