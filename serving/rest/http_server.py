@@ -49,6 +49,8 @@ _KEEP, _CLOSE, _LINGER_CLOSE = 1, 0, 2
 # A Content-Length with more digits than this is over any limit (and int() of thousands of
 # digits is slow or refused by Python).
 _MAX_LENGTH_DIGITS = 18
+# Responses larger than this are written a slice at a time, as the transport drains.
+_WRITE_SLICE = 1 << 20
 
 
 @dataclass
@@ -160,6 +162,9 @@ class HttpProtocol(asyncio.Protocol):
         self._refused = False
         self._closing = False
         self._eof = False
+        # A large response being written in slices, and what follows it (_KEEP, ...).
+        self._out: memoryview | None = None
+        self._out_action = _KEEP
         self.deadline = NEVER
         self._deadline_kind = _IDLE
 
@@ -180,6 +185,7 @@ class HttpProtocol(asyncio.Protocol):
                 item.cancel()
         self._pipeline.clear()
         self._backlog.clear()
+        self._out = None
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -439,6 +445,9 @@ class HttpProtocol(asyncio.Protocol):
         pipeline = self._pipeline
         flow = self._flow
         assert flow is not None
+        if self._out is not None:  # a large response is part way out
+            if not self._drain_out() or not self._after_write(self._out_action):
+                return
         while pipeline and not self._closing and not flow.writing_paused:
             entry = pipeline[0]
             item, keep_alive, head = entry
@@ -465,13 +474,14 @@ class HttpProtocol(asyncio.Protocol):
             transport = self._transport
             if transport is None or transport.is_closing():
                 return
-            transport.write(data)
-            if keep_alive != _KEEP:
-                if keep_alive == _LINGER_CLOSE:
-                    self._linger_close()
-                else:
-                    transport.close()
-                    self._closing = True
+            if len(data) > _WRITE_SLICE:
+                self._out = memoryview(data)
+                self._out_action = keep_alive
+                if not self._drain_out():
+                    return  # resume_writing continues
+            else:
+                transport.write(data)
+            if not self._after_write(keep_alive):
                 return
         if self._closing:
             return
@@ -483,6 +493,42 @@ class HttpProtocol(asyncio.Protocol):
             flow.queue_drained()
         if not pipeline and self._phase == _IDLE and not flow.writing_paused:
             self._set_deadline(_IDLE, self._limits.idle_timeout)
+
+    def _drain_out(self) -> bool:
+        """Writes the large response in slices until the transport pauses.
+
+        The transport copies whatever the socket does not take into its own buffer: written
+        whole, a 100 MB answer to a peer that reads slowly was copied once more (30 ms of the
+        loop) and held twice; in slices the transport holds at most its high-water mark plus
+        one slice.
+
+        Returns:
+          Whether all of it was written.
+        """
+        out = self._out
+        transport = self._transport
+        assert out is not None and transport is not None and self._flow is not None
+        while not self._flow.writing_paused and not transport.is_closing():
+            if len(out) <= _WRITE_SLICE:
+                transport.write(out)
+                self._out = None
+                return True
+            transport.write(out[:_WRITE_SLICE])
+            out = out[_WRITE_SLICE:]
+        self._out = out
+        return False
+
+    def _after_write(self, keep_alive: int) -> bool:
+        """Keeps the connection or closes it once an answer is written; False if closing."""
+        if keep_alive == _KEEP:
+            return True
+        if keep_alive == _LINGER_CLOSE:
+            self._linger_close()
+        else:
+            assert self._transport is not None
+            self._transport.close()
+            self._closing = True
+        return False
 
     def _start_backlog(self) -> None:
         pipeline, backlog = self._pipeline, self._backlog

@@ -123,3 +123,30 @@ def post(body: bytes, path: bytes = b"/p") -> bytes:
 def statuses(data: bytes) -> list[int]:
     """The status codes of the responses in `data`, in order."""
     return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+
+
+class SlowReaderTransport(FakeTransport):
+    """A fake transport whose peer reads only when told: like asyncio's, it calls the
+    protocol's pause_writing past its high-water mark and resume_writing once drained."""
+
+    HIGH_WATER = 64 * 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.most_buffered = 0
+        self._paused = False
+
+    def write(self, data) -> None:
+        super().write(data)
+        self.most_buffered = max(self.most_buffered, len(self.written))
+        if len(self.written) > self.HIGH_WATER and not self._paused and self._protocol:
+            self._paused = True
+            self._protocol.pause_writing()  # type: ignore[attr-defined]
+
+    def drain(self) -> bytes:
+        """The peer reads everything buffered; the protocol may write more."""
+        data = self.take()
+        if self._paused and self._protocol:
+            self._paused = False
+            self._protocol.resume_writing()  # type: ignore[attr-defined]
+        return data

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from support.http1_connection import get, statuses
+from support.http1_connection import SlowReaderTransport, get, statuses
 from tfrelay.serving.rest.limits import DEFAULT_LIMITS
 
 CAP = DEFAULT_LIMITS.max_pipelined
@@ -113,3 +113,23 @@ def test_reading_resumes_as_soon_as_answers_free_room_not_when_all_are_done(conn
     held.set()
     connection.run()
     assert statuses(connection.transport.take()) == [200] * (CAP - 1)
+
+
+def test_a_large_answer_to_a_slow_reader_is_written_in_slices_as_it_drains(connect):
+    big = bytes(range(256)) * (5 * 4096)  # 5 MiB
+
+    async def handler(request):
+        return 200, [], big
+
+    transport = SlowReaderTransport()
+    connection = connect(handler=handler, transport=transport)
+    one = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(big) + big
+    received = bytearray(connection.send(get() + get()))
+    for _ in range(100):
+        received += transport.drain()
+        connection.run()
+        if len(received) >= 2 * len(one):
+            break
+    assert bytes(received) == one * 2
+    # Never more than the high-water mark plus one slice waited in the transport.
+    assert transport.most_buffered <= SlowReaderTransport.HIGH_WATER + (1 << 20) + 100
