@@ -29,6 +29,9 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 MIN_COPY_BYTES_PER_SECOND = 4 * 1024 * 1024
 # Repeated failures of one kind on one base path are logged at most this often.
 LOG_INTERVAL_SECONDS = 60.0
+# Calls of one base path abandoned at their timeout and still running; beyond this many, new
+# calls fail at once instead of taking more of the shared threads from healthy base paths.
+MAX_HANGING_CALLS = 4
 
 # Storage calls of every model share these threads. A call that outlives its timeout keeps its
 # thread until the client library gives up (botocore's read_timeout is set to the same value);
@@ -70,6 +73,7 @@ class StorageCalls:
         self._lock = threading.Lock()
         self.error_counts: dict[str, int] = {}
         self.slow_calls = 0
+        self._hanging = 0
         # kind -> (when last logged, failures since then)
         self._last_logged: dict[str, tuple[float, int]] = {}
 
@@ -88,6 +92,16 @@ class StorageCalls:
           StorageError: `fn` raised (classified by `errors.classify`) or timed out.
         """
         timeout = self.timeout_seconds if timeout is None else timeout
+        with self._lock:
+            hanging = self._hanging
+        if hanging >= MAX_HANGING_CALLS:
+            error = errors.StorageError(
+                f"Could not {doing} ({errors.TIMEOUT}): {hanging} earlier calls to {self.where} "
+                "are still hanging past --storage_timeout_seconds; not starting another",
+                errors.TIMEOUT,
+            )
+            self._record_failure(error)
+            raise error
         started = self._clock()
         future = _POOL.submit(fn)
         slow_after = max(1.0, timeout / 4) if timeout > 0 else 10.0
@@ -108,7 +122,10 @@ class StorageCalls:
                 remaining = None if timeout <= 0 else max(0.0, timeout - (self._clock() - started))
                 return future.result(timeout=remaining)
         except FutureTimeout:
-            future.cancel()
+            if not future.cancel():
+                with self._lock:
+                    self._hanging += 1
+                future.add_done_callback(self._hung_call_ended)
             error = errors.StorageError(
                 f"Could not {doing} ({errors.TIMEOUT}): no answer within {timeout:g}s "
                 "(--storage_timeout_seconds)",
@@ -123,6 +140,10 @@ class StorageCalls:
             error = errors.as_storage_error(err, doing)
             self._record_failure(error)
             raise error from err
+
+    def _hung_call_ended(self, _future: object) -> None:
+        with self._lock:
+            self._hanging -= 1
 
     def record(self, error: errors.StorageError) -> None:
         """Counts and logs a storage failure detected outside `run` (e.g. a copy mismatch)."""
