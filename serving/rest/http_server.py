@@ -237,7 +237,10 @@ class HttpProtocol(asyncio.Protocol):
     def _restore_deadline(self) -> None:
         """The deadline of the current phase, after writing resumed."""
         if self._refused:
-            self._set_deadline(_LINGER, self._limits.linger_seconds)
+            if self._closing:  # lingering; else the refusal waits behind answers in flight
+                self._set_deadline(_LINGER, self._limits.linger_seconds)
+            else:
+                self.deadline = NEVER
         elif self._phase == _HEAD:
             self._set_deadline(_HEAD, self._limits.header_timeout)
         elif self._phase == _BODY:

@@ -66,3 +66,14 @@ def test_a_head_timing_out_behind_an_answer_in_flight_gets_408_after_that_answer
     connection.advance(HEAD_TIMEOUT + 1)
     assert statuses(connection.release()) == [200, 408]
     assert connection.transport.closed
+
+
+def test_a_refusal_queued_behind_a_slow_answer_waits_for_it_even_across_a_write_pause(connect):
+    connection = connect()
+    connection.hold = asyncio.Event()
+    connection.send(get(b"/slow") + b"GET /" + b"a" * 20_000)  # the second URL is too long
+    connection.protocol.pause_writing()
+    connection.protocol.resume_writing()
+    assert connection.advance(30) == b""  # not closed by the lingering deadline
+    assert not connection.transport.closed
+    assert statuses(connection.release()) == [200, 414]
