@@ -1,8 +1,11 @@
 """Turns a complete version candidate into a loaded servable, and back.
 
 Local versions load in place; remote ones are first copied into a local cache directory (removed
-again on unload). Either way the version's listing is compared before and after, so files that
-were still being written are never loaded as if whole.
+again on unload), each load into a fresh directory, so a number reused with other content never
+loads from an earlier copy. Either way the version's listing is compared before and after, so
+files that were still being written are never loaded as if whole; remote copies are also
+verified against the listing's sizes and the push record (sizes, checksum). Any storage problem
+raises a `StorageError`, which the manager retries without using up the load-retry budget.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ class VersionLoader:
         """Loads one version (manager's load_fn).
 
         Raises:
-          VersionChanged: the files changed during the load (retried by the manager).
+          StorageError: storage failed, or the copy does not match the listing or the push
+            record (retried by the manager without using up --max_num_load_retries).
+          VersionChanged: the files changed during the load (a StorageError too).
           ValueError: the version's format is not servable.
           Exception: whatever the model format's loader raised.
         """
