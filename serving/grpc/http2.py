@@ -130,11 +130,13 @@ class Stream:
       task: the handler's task, cancelled when the client resets the stream.
       rejected: the request was answered early (e.g. too large); further DATA is dropped.
       call: whatever the application keeps for the call (set in `on_headers`).
+      buffered: DATA bytes of the unfinished request counted against the connection's
+        `max_buffered_request_bytes`.
     """
 
     __slots__ = ("stream_id", "headers", "oversized_headers", "body", "body_bytes",
                  "closed_remote", "receive", "send_offset", "pending", "trailers", "task",
-                 "rejected", "call")  # fmt: skip
+                 "rejected", "call", "buffered")  # fmt: skip
 
     def __init__(
         self, stream_id: int, headers: list[tuple[bytes, bytes]], oversized_headers: int = 0
@@ -154,6 +156,7 @@ class Stream:
         self.task: asyncio.Future | None = None
         self.rejected = False
         self.call: object = None
+        self.buffered = 0  # bytes counted in the connection's buffered request bytes
 
 
 RequestCallback = Callable[["Http2Connection", Stream], None]
@@ -240,6 +243,8 @@ class Http2Connection(asyncio.Protocol):
         self._peer_max_frame = DEFAULT_MAX_FRAME
         self._max_frame = limits.max_frame_size  # read per frame / per DATA frame
         self._stream_window = limits.stream_window
+        self._buffered = 0  # DATA bytes of unfinished requests
+        self._max_buffered = limits.max_buffered_request_bytes
         self._blocked: dict[int, Stream] = {}  # streams with pending output, in order
         self.pending_bytes = 0  # response bytes in streams' `pending`
         self._out: list[bytes] = []
@@ -537,11 +542,30 @@ class Http2Connection(asyncio.Protocol):
         increment = window.consume(length)  # type: ignore[union-attr]  (not END_STREAM)
         if increment:
             self._out.append(frame(WINDOW_UPDATE, 0, stream_id, _U32.pack(increment)))
+        # Unfinished requests together may hold at most max_buffered_request_bytes (each one
+        # is capped by its declared length, but 100 of them could hold 100 x 256 MiB): past
+        # it the connection window is no longer given back until requests finish.
+        stream.buffered += length
+        self._buffered += length
+        if self._buffered > self._max_buffered and not self._receive.held:
+            self._receive.hold()
 
     def _end_request(self, stream: Stream) -> None:
         stream.closed_remote = True
+        if stream.buffered:
+            self._unbuffer(stream)
         if not stream.rejected:
             self._on_request(self, stream)
+
+    def _unbuffer(self, stream: Stream) -> None:
+        """The stream's request bytes leave the connection's buffered total (handed to the
+        application, or dropped); a held connection window is given back below the limit."""
+        self._buffered -= stream.buffered
+        stream.buffered = 0
+        if self._receive.held and self._buffered <= self._max_buffered:
+            increment = self._receive.release()
+            if increment:
+                self._out.append(frame(WINDOW_UPDATE, 0, 0, _U32.pack(increment)))
 
     def _settings_frame(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id:
@@ -751,6 +775,8 @@ class Http2Connection(asyncio.Protocol):
                 self._blocked.pop(stream_id, None)
             if stream.body:
                 stream.body = []
+            if stream.buffered:
+                self._unbuffer(stream)
         return stream
 
     def _finish(self, stream: Stream) -> None:

@@ -17,6 +17,10 @@ Each default is what a well-known server ships (issue 12; ../shared/reference/li
 - A write timeout of 30 s: a client that does not read, or keeps a window at 0 while responses
   wait, is disconnected (Go's http2 server has WriteTimeout; nginx send_timeout is 60 s).
 - 64 MiB of response bytes waiting per connection (one response of any size is always taken).
+- 512 MiB of unfinished request bodies per connection (two messages of the 256 MiB default
+  `--max_request_size_bytes`; the gRPC server raises it to twice its receive limit): past it
+  the connection window is not given back until a request completes (Go's http2 server bounds
+  a connection's upload buffer the same way, with its connection window).
 - Frame budgets (token buckets, `frame_budget.py`): RST_STREAM sent or received, PING, SETTINGS:
   burst 1,000 then 33/s (nghttp2's RST_STREAM bucket); "glitches" (empty DATA, empty
   CONTINUATION, PRIORITY, unknown frames, frames for closed streams): 10,000 then 330/s
@@ -47,6 +51,8 @@ class Http2Limits:
       write_timeout: seconds a client may leave written data unread or a window at 0.
       max_pending_response_bytes: response bytes queued per connection before new responses
         are refused.
+      max_buffered_request_bytes: DATA of unfinished requests a connection holds before its
+        connection window stops being given back.
       max_settings_entries: settings per SETTINGS frame.
       close_grace: seconds a closed connection keeps flushing before it is aborted.
       resets: RST_STREAM frames received or sent.
@@ -64,6 +70,7 @@ class Http2Limits:
     connection_window: int = 16 * 1024 * 1024
     write_timeout: float = 30.0
     max_pending_response_bytes: int = 64 * 1024 * 1024
+    max_buffered_request_bytes: int = 512 * 1024 * 1024
     max_settings_entries: int = 32
     close_grace: float = 2.0
     resets: Budget = field(default_factory=Budget)

@@ -178,7 +178,11 @@ class UnaryGrpcServer:
         self.max_connection_age = max_connection_age
         self.max_connection_age_grace = max_connection_age_grace
         self.auth = auth
-        self.limits = limits or Http2Limits()
+        limits = limits or Http2Limits()
+        if limits.max_buffered_request_bytes < 2 * max_receive_bytes:
+            # Two messages of the largest size may be in flight on one connection.
+            limits = dataclasses.replace(limits, max_buffered_request_bytes=2 * max_receive_bytes)
+        self.limits = limits
         self._generic_handlers: list[grpc.GenericRpcHandler] = []
         self._methods: dict[str, grpc.RpcMethodHandler] = {}
         self._routes: dict[bytes, grpc.RpcMethodHandler | None] = {}

@@ -105,3 +105,28 @@ async def test_window_update_overflowing_a_stream_window_resets_the_stream():
     client.read()
     assert client.resets() == {1: http2.FLOW_CONTROL_ERROR}
     assert client.goaway() is None
+
+
+def _connection_updates(frames) -> list[int]:
+    return [
+        int.from_bytes(f[3], "big") for f in frames if f[0] == http2.WINDOW_UPDATE and f[2] == 0
+    ]
+
+
+async def test_unfinished_requests_past_the_buffer_limit_hold_the_connection_window():
+    limits = Http2Limits(connection_window=65_535, max_buffered_request_bytes=50_000)
+    client = started(limits=limits)
+    # Two unfinished requests of 30,000 bytes each: 60,000 buffered, over the 50,000 limit.
+    client.send(client.headers(1), data(1, grpc_message(b"x" * 16_000)), data(1, b"x" * 13_995))
+    client.send(client.headers(3), data(3, grpc_message(b"y" * 16_000)), data(3, b"y" * 13_995))
+    # Half the window given back after the third frame (46,005 buffered, under the limit); the
+    # fourth takes the total over the limit: its 13,995 bytes are held.
+    assert _connection_updates(client.read()) == [46_005]
+    assert client.connection._receive.held
+    client.send(data(3, b"y" * 15_000), data(3, b"y" * 15_000))  # within the client's window
+    assert _connection_updates(client.read()) == []
+    client.send(data(1, b"", end_stream=True))  # 1 finishes: 60,000 still buffered by 3
+    assert _connection_updates(client.read()) == []
+    client.connection.respond_trailers_only(client.connection.streams[3], b"\x88")
+    assert _connection_updates(client.read()) == [43_995]  # everything held, given back
+    assert not client.connection._receive.held
