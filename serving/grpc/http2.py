@@ -480,6 +480,8 @@ class Http2Connection(asyncio.Protocol):
             self._reset_stream_id(stream_id, REFUSED_STREAM)
             return
         stream = Stream(stream_id, headers, oversized)
+        if flags & END_STREAM:
+            stream.closed_remote = True  # an answer from the headers needs no RST_STREAM then
         self.streams[stream_id] = stream
         if self._coalescer is not None:
             self._coalescer.open_streams += 1

@@ -173,3 +173,12 @@ def test_inflater_keeps_small_messages_on_the_loop_and_stops_large_ones_at_the_l
         bomb.finish()
     with pytest.raises(zlib.error):
         Inflater(b"gzip", 1000).start(gzip.compress(b"x" * 100)[:-10])
+
+
+async def test_a_request_ended_by_its_headers_is_answered_without_a_reset():
+    server = _server(auth=TokenAuth(["s3cret"]))
+    client = _client(server)
+    client.send(_headers(client, 1, end_stream=True))
+    client.read()
+    assert _statuses(client)[1] == ("16", UNAUTHENTICATED_MESSAGE)
+    assert client.resets() == {}
