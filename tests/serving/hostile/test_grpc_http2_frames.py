@@ -68,10 +68,12 @@ def test_rapid_reset_flood_is_enhance_your_calm(target, client):
 
 
 def test_ping_flood_is_enhance_your_calm(target, client):
+    before = target.rss_bytes()
     client.send(frame(raw_h2.PING, 0, 0, b"flooding") * 5000)
     assert _goaway_code(client) == raw_h2.ENHANCE_YOUR_CALM
     acks = [f for f in client.frames if f[0] == raw_h2.PING]
     assert 900 <= len(acks) <= 1100  # the burst was answered, the rest was not queued
+    assert target.rss_bytes() - before < RSS_GROWTH_BYTES
 
 
 def test_settings_flood_changing_the_window_of_100_open_streams_is_enhance_your_calm(
@@ -84,10 +86,12 @@ def test_settings_flood_changing_the_window_of_100_open_streams_is_enhance_your_
     entries = b"".join(
         struct.pack(">HI", raw_h2.SETTINGS_INITIAL_WINDOW_SIZE, size) for size in range(32)
     )
+    before = target.rss_bytes()
     started = time.monotonic()
     client.send(frame(raw_h2.SETTINGS, 0, 0, entries) * 2000)
     assert _goaway_code(client) == raw_h2.ENHANCE_YOUR_CALM
     assert time.monotonic() - started < QUICK_SECONDS
+    assert target.rss_bytes() - before < RSS_GROWTH_BYTES
 
 
 def test_half_open_streams_past_100_are_refused(target, client):
