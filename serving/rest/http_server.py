@@ -417,6 +417,8 @@ class HttpProtocol(asyncio.Protocol):
         url = self._url.decode("latin-1")
         path, _, _ = url.partition("?")
         request = Request(method, path, url, self._headers, b"".join(self._body))
+        # Drop the chunks now: kept until the next request, a 40 MB body was held twice.
+        self._body = []
         self._enqueue([request, keep_alive, method == "HEAD"])
 
     # -- responses ------------------------------------------------------------------------------
