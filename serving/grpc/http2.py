@@ -243,6 +243,7 @@ class Http2Connection(asyncio.Protocol):
         self._peer_max_frame = DEFAULT_MAX_FRAME
         self._max_frame = limits.max_frame_size  # read per frame / per DATA frame
         self._stream_window = limits.stream_window
+        self._max_streams = limits.max_concurrent_streams
         self._buffered = 0  # DATA bytes of unfinished requests
         self._max_buffered = limits.max_buffered_request_bytes
         self._blocked: dict[int, Stream] = {}  # streams with pending output, in order
@@ -475,7 +476,7 @@ class Http2Connection(asyncio.Protocol):
         if self._going_away:
             self._reset_stream_id(stream_id, REFUSED_STREAM)
             return
-        if len(self.streams) >= self.limits.max_concurrent_streams:
+        if len(self.streams) >= self._max_streams:
             # Half-open streams count: they hold headers and body buffers too.
             self._reset_stream_id(stream_id, REFUSED_STREAM)
             return
