@@ -224,6 +224,9 @@ def proto_to_ndarray(
         content = proto.tensor_content
         if len(content) != count * np_type.itemsize:
             raise _parsing_error(alias)
+        if dtype == types_pb2.DT_BOOL and content.translate(None, b"\x00\x01"):
+            # TensorFlow refuses bool bytes other than 0 and 1 (found by tests/fuzz).
+            raise _parsing_error(alias)
         return (
             np.frombuffer(content, dtype=np_type.newbyteorder("<")).astype(np_type).reshape(shape)
         )

@@ -111,6 +111,17 @@ def test_tensor_content_of_another_length_than_the_shape_is_refused(length):
         np.testing.assert_array_equal(proto_to_ndarray(proto, "x"), [0.0, 0.0])
 
 
+@pytest.mark.parametrize("content", [b"\x02", b"\x00\xff", b"\x01\x00\x80"])
+def test_bool_tensor_content_other_than_0_and_1_is_refused_as_tensorflow_does(content):
+    # Found by tests/fuzz (a scalar bool with content b"\x02" was read as True).
+    proto = tensor(types_pb2.DT_BOOL, [len(content)], tensor_content=content)
+    assert tensorflow_reads(proto) is None
+    error, _ = refused(proto)
+    assert error.message == "tensor parsing error: x"
+    valid = tensor(types_pb2.DT_BOOL, [2], tensor_content=b"\x01\x00")
+    np.testing.assert_array_equal(proto_to_ndarray(valid, "x"), [True, False])
+
+
 def test_tensor_content_claiming_huge_shape_is_refused_before_allocating():
     # 2^40 float32 elements claimed, 8 bytes present.
     error, peak = refused(tensor(types_pb2.DT_FLOAT, [2**40], tensor_content=b"\0" * 8))
