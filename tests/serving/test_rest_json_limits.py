@@ -4,13 +4,16 @@ version of thousands of digits gets TF Serving's "Failed to convert version"."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tensorflow.core.framework import types_pb2
 
-from tfrelay.serving.errors import EXCERPT_CHARS, ServingError
+from tfrelay.serving.errors import EXCERPT_CHARS, ServingError, excerpt
 from tfrelay.serving.rest import json_input, json_output, routes
 from tfrelay.serving.servables.base import TensorSpec
 
@@ -175,3 +178,21 @@ def test_a_large_output_written_in_blocks_is_byte_identical(array):
     assert columnar == json_output._dumps({"outputs": ready}, False)
     # The blockwise rounding equals the one-shot rounding.
     assert np.array_equal(ready, json_output._tf_decimal_block(array))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=8) | st.dictionaries(st.text(max_size=30), children, max_size=8)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, limit=st.integers(min_value=1, max_value=60))
+def test_a_quoted_value_is_the_excerpt_of_its_whole_printing(value, limit):
+    if isinstance(value, float):
+        return  # top-level decimals are printed as float32 (TF Serving's special case)
+    whole = json.dumps(value, indent=4, ensure_ascii=False, allow_nan=True)
+    assert json_input.value_to_string(value, limit) == excerpt(whole, limit)
