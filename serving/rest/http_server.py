@@ -456,6 +456,7 @@ class HttpProtocol(asyncio.Protocol):
         while pipeline and not self._closing and not flow.writing_paused:
             entry = pipeline[0]
             item, keep_alive, head = entry
+            large = None
             if isinstance(item, asyncio.Task):
                 if not item.done():
                     break  # answered in order: wait for it (reading may still resume below)
@@ -470,7 +471,13 @@ class HttpProtocol(asyncio.Protocol):
                     )
                 else:
                     status, headers, body = item.result()
-                    data = encode_response(status, headers, body, keep_alive, head)
+                    if len(body) > _WRITE_SLICE and not head:
+                        # The head alone, then the body itself in slices: joined, a 100 MB
+                        # answer was copied once more.
+                        data = encode_response(status, headers, body, keep_alive, True)
+                        large = body
+                    else:
+                        data = encode_response(status, headers, body, keep_alive, head)
             else:
                 data = item
             pipeline.popleft()
@@ -479,6 +486,9 @@ class HttpProtocol(asyncio.Protocol):
             transport = self._transport
             if transport is None or transport.is_closing():
                 return
+            if large is not None:
+                transport.write(data)
+                data, large = large, None
             if len(data) > _WRITE_SLICE:
                 self._out = memoryview(data)
                 self._out_action = keep_alive
