@@ -48,7 +48,7 @@ def tensorflow_reads(proto: tensor_pb2.TensorProto):
         return False, None
     try:
         value = value.numpy()
-    except tf.errors.InvalidArgumentError:
+    except (tf.errors.InvalidArgumentError, ValueError):
         return None  # numpy cannot hold it ([0, 2^62] floats): neither reader can answer
     return True, np.array(value, dtype=object) if isinstance(value, bytes) else value
 
