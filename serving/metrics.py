@@ -52,8 +52,15 @@ EXAMPLE_COUNT_BUCKETS = exponential_buckets(1, 2, 14)
 LOAD_LATENCY_BUCKETS = exponential_buckets(10, 1.8, 33)
 
 
+# Label sets kept per metric (issue 12): request metrics are labelled with the model name the
+# client sent, so a client naming a new model on every request would grow them without end.
+# Past the cap, new label sets are counted together under OVERFLOW_LABEL.
+MAX_LABEL_SETS = 4096
+OVERFLOW_LABEL = "_other"
+
+
 class _Family:
-    """One metric with labels: a dict of cells behind a lock."""
+    """One metric with labels: a dict of cells behind a lock, at most MAX_LABEL_SETS of them."""
 
     kind = "untyped"
 
@@ -63,11 +70,18 @@ class _Family:
         self.labels = tuple(labels)
         self._lock = threading.Lock()
         self._cells: dict[tuple[str, ...], object] = {}
+        self._overflow_key = (OVERFLOW_LABEL,) * len(self.labels)
 
     def _key(self, values: Sequence[str]) -> tuple[str, ...]:
         if len(values) != len(self.labels):
             raise ValueError(f"{self.name} takes labels {self.labels}, got {tuple(values)}")
         return tuple(str(v) for v in values)
+
+    def _new_cell_key(self, key: tuple[str, ...]) -> tuple[str, ...]:
+        """The key a label set without a cell yet is counted under (hold the lock)."""
+        if len(self._cells) < MAX_LABEL_SETS:
+            return key
+        return self._overflow_key
 
 
 class Counter(_Family):
@@ -78,7 +92,11 @@ class Counter(_Family):
     def inc(self, *label_values: str, amount: float = 1.0) -> None:
         key = self._key(label_values)
         with self._lock:
-            self._cells[key] = self._cells.get(key, 0.0) + amount
+            value = self._cells.get(key)
+            if value is None:
+                key = self._new_cell_key(key)
+                value = self._cells.get(key, 0.0)
+            self._cells[key] = value + amount
 
     def value(self, *label_values: str) -> float:
         with self._lock:
@@ -109,6 +127,9 @@ class Histogram(_Family):
         index = bisect.bisect_left(self.bounds, value)
         with self._lock:
             cell = self._cells.get(key)
+            if cell is None:
+                key = self._new_cell_key(key)
+                cell = self._cells.get(key)
             if cell is None:
                 # [per-bucket counts..., overflow count, sum]
                 cell = [0.0] * (len(self.bounds) + 2)

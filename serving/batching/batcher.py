@@ -32,6 +32,12 @@ from tfrelay.serving.servables.base import Servable, Signature
 
 # shared_batch_scheduler.h's wording for a full queue.
 QUEUE_FULL_MESSAGE = "The batch scheduling queue to which this task was submitted is full"
+# With pad_variable_length_inputs, every request is padded to the largest inner dimensions in
+# its batch: requests of shape [1, 4M, 1] and [1, 1, 4M] would pad to 16e12 elements each
+# (issue 12). A request joins a batch only while the padded batch stays within this many bytes
+# (the request size limit's default); otherwise it starts a batch of its own, so a hostile
+# shape pads only itself and never fails the requests it would have been merged with.
+MAX_PADDED_BATCH_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -48,6 +54,26 @@ class _Batch:
     tasks: list[_Task] = field(default_factory=list)
     rows: int = 0
     closed: bool = False
+    # pad_variable_length_inputs only: {alias: largest inner dimensions so far}.
+    inner_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def padded_bytes_with(self, inputs: Mapping[str, np.ndarray], rows: int) -> int:
+        """The merged inputs' size if a request of `rows` rows joined (inner dims padded)."""
+        total = 0
+        for alias, tensor in inputs.items():
+            inner = tensor.shape[1:]
+            widest = self.inner_shapes.get(alias, inner)
+            elements = self.rows + rows
+            for have, new in zip(widest, inner, strict=True):
+                elements *= max(have, new)
+            total += elements * tensor.itemsize
+        return total
+
+    def add_inner_shapes(self, inputs: Mapping[str, np.ndarray]) -> None:
+        for alias, tensor in inputs.items():
+            inner = tensor.shape[1:]
+            widest = self.inner_shapes.get(alias, inner)
+            self.inner_shapes[alias] = tuple(map(max, widest, inner))
 
 
 @dataclass
@@ -137,7 +163,17 @@ class Batcher:
             self._queues[key] = queue
         now = time.perf_counter()
         batch = queue.batches[-1] if queue.batches else None
-        if batch is None or batch.closed or batch.rows + rows > self.config.max_batch_size:
+        pad = self.config.pad_variable_length_inputs
+        if (
+            batch is None
+            or batch.closed
+            or batch.rows + rows > self.config.max_batch_size
+            or (
+                pad
+                and batch.tasks
+                and batch.padded_bytes_with(inputs, rows) > MAX_PADDED_BATCH_BYTES
+            )
+        ):
             # As SharedBatchScheduler: the open batch counts against the queue, and a refused
             # request leaves it open.
             if len(queue.batches) >= self.config.max_enqueued_batches:
@@ -149,6 +185,8 @@ class Batcher:
             if self.config.batch_timeout_micros > 0:
                 self._arm_timer(loop, now + self.config.batch_timeout_seconds)
         task = _Task(inputs, rows, loop.create_future(), now)
+        if pad:
+            batch.add_inner_shapes(inputs)
         batch.tasks.append(task)
         batch.rows += rows
         if batch.rows >= self.config.max_batch_size:

@@ -181,12 +181,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 signature_name = spec.signature_name or DEFAULT_SERVING_SIGNATURE
                 if signature_name in seen:
                     raise errors.invalid_argument(
-                        f"Duplicate evaluation of signature: {signature_name}"
+                        f"Duplicate evaluation of signature: {errors.excerpt(signature_name)}"
                     )
                 seen.add(signature_name)
                 if signature_name not in servable.signatures:
                     raise errors.invalid_argument(
-                        f"Requested signature not found in model graph: {signature_name}"
+                        f"Requested signature not found in model graph: {errors.excerpt(signature_name)}"
                     )
                 if task.method_name == CLASSIFY_METHOD:
                     signature = classify_regress.classification_signature(servable, signature_name)

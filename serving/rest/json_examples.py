@@ -10,6 +10,7 @@ from typing import Any
 from tensorflow.core.example import example_pb2, feature_pb2
 
 from tfrelay.serving import errors
+from tfrelay.serving.api.classify_regress import check_context_copies
 from tfrelay.serving.rest.json_input import (
     decode_b64,
     is_b64_object,
@@ -119,6 +120,9 @@ def serialized_examples(doc: Mapping[str, Any], method: str) -> list[bytes]:
         raise errors.invalid_argument(
             f"JSON Value: {value_to_string(dict(doc))} 'examples' value is an empty array"
         )
+    # The copies are bounded as on gRPC (issue 12): a 1 MiB context and 10^4 tiny examples would
+    # otherwise make 10 GB of request bytes from a 1 MB body.
+    check_context_copies(len(context), len(examples))
     # TF Serving prepends the serialized context to each serialized example: protobuf merge
     # semantics then give each example the context's features, its own winning on a clash.
     return [context + example_from_json(example).SerializeToString() for example in examples]

@@ -133,9 +133,46 @@ def parse_body(body: bytes) -> dict[str, Any]:
             # The standard library's scanner recurses per level and stops at Python's
             # recursion limit (~1000 levels) with RecursionError, formerly a 500 (issue 12).
             raise _too_deep(_ORJSON_MAX_DEPTH) from None
+        # orjson also refuses an escaped lone surrogate ("\udc00"), which the standard library
+        # turns into a str that cannot be encoded later (a 500, found by tests/fuzz): refuse it
+        # as rapidjson does. Only this fallback path pays for the scan.
+        offset = lone_surrogate_offset(body)
+        if offset is not None:
+            raise errors.invalid_argument(
+                f"JSON Parse error: The surrogate pair in string is invalid. at offset: {offset}"
+            ) from None
     if not isinstance(doc, dict):
         raise errors.invalid_argument(f"JSON Value: {value_to_string(doc)} Is not object")
     return doc
+
+
+# A \uXXXX escape of a UTF-16 surrogate, not itself escaped (an even run of backslashes before).
+_SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
+
+
+def lone_surrogate_offset(body: bytes) -> int | None:
+    """The offset of the first escaped surrogate in `body` that is not half of a pair.
+
+    Args:
+      body: JSON text.
+
+    Returns:
+      The byte offset of the offending escape, or None when every surrogate escape is paired.
+    """
+    pending_high: int | None = None  # end offset of a high surrogate awaiting its low half
+    high_start = 0
+    for match in _SURROGATE_ESCAPE.finditer(body):
+        start = match.end() - 6
+        is_high = match.group(1) in b"89abAB"
+        if pending_high is not None:
+            if is_high or start != pending_high:
+                return high_start
+            pending_high = None
+            continue
+        if not is_high:
+            return start
+        pending_high, high_start = match.end(), start
+    return high_start if pending_high is not None else None
 
 
 def _too_deep(depth: int) -> ServingError:

@@ -146,6 +146,15 @@ SPEC_DTYPES = {
 }
 
 
+def _beyond_float32_as_written(array: np.ndarray) -> bool:
+    """Some float32 value whose 9-digit decimal, read as a double, exceeds FLT_MAX."""
+    if array.dtype != np.float32:
+        return False
+    limit = float(np.finfo(np.float32).max)
+    finite = array[np.isfinite(array)].reshape(-1)
+    return any(abs(float(f"{float(v):.9g}")) > limit for v in finite)
+
+
 @given(outputs, st.sampled_from(list(RequestFormat)))
 @harness.counted(NAME)
 def check_round_trip(array: np.ndarray, request_format: RequestFormat) -> None:
@@ -162,6 +171,11 @@ def check_round_trip(array: np.ndarray, request_format: RequestFormat) -> None:
             json_input.parse_body(request), {alias: spec}, request
         )
     except ServingError as err:
+        if _beyond_float32_as_written(array) and "without loss of precision" in str(err):
+            # TF Serving does the same (json_tensor.cc): WriteDecimal prints FLT_MAX with 9
+            # digits, 3.40282347e+38, which IsLosslessDecimal then finds above FLT_MAX as a
+            # double. Kept for compatibility (was finding F2).
+            return
         if harness.known_finding(NAME, err):
             return
         raise

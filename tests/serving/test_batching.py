@@ -209,6 +209,23 @@ def test_pad_variable_length_inputs_merges_different_shapes(servable):
     np.testing.assert_array_equal(results[1]["y"], [[4.0, 4.5, 4.0]])
 
 
+def test_padding_that_would_blow_up_the_batch_runs_the_request_in_its_own_batch(servable):
+    # [1, 10000, 1] and [1, 1, 10000] padded together: 2 x 10^8 floats (800 MB) for 80 kB of
+    # input (issue 12). Each runs unpadded in a batch of its own and gets its own answer.
+    metrics = ServingMetrics()
+    config = BatchingConfig(
+        max_batch_size=8, batch_timeout_micros=100_000, pad_variable_length_inputs=True
+    )
+    with concurrent.futures.ThreadPoolExecutor(2) as executor:
+        batcher = Batcher(config, executor, metrics)
+        tall = np.full((1, 10_000, 1), 2.0, np.float32)
+        wide = np.full((1, 1, 10_000), 4.0, np.float32)
+        results = _run_concurrently(batcher, servable, [tall, wide])
+    assert metrics.wrapped_run_count.value() == 2
+    assert results[0]["y"].shape == (1, 10_000, 1) and float(results[0]["y"].max()) == 3.0
+    assert results[1]["y"].shape == (1, 1, 10_000) and float(results[1]["y"].max()) == 4.0
+
+
 def test_different_row_shapes_never_merge_without_padding(servable):
     metrics = ServingMetrics()
     config = BatchingConfig(max_batch_size=8, batch_timeout_micros=50_000)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tensorflow.core.framework import types_pb2
 
-from tfrelay.serving.errors import EXCERPT_CHARS, ServingError, excerpt
+from tfrelay.serving.errors import EXCERPT_CHARS, Code, ServingError, excerpt
 from tfrelay.serving.rest import json_input, json_output, routes
 from tfrelay.serving.servables.base import TensorSpec
 
@@ -196,3 +196,37 @@ def test_a_quoted_value_is_the_excerpt_of_its_whole_printing(value, limit):
         return  # top-level decimals are printed as float32 (TF Serving's special case)
     whole = json.dumps(value, indent=4, ensure_ascii=False, allow_nan=True)
     assert json_input.value_to_string(value, limit) == excerpt(whole, limit)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rb'{"instances": ["\udc00"]}',
+        rb'{"inputs": {"x": "\ud800"}}',
+        rb'{"examples": [{"\udc00": 1}]}',
+        rb'{"examples": [{"f": "\ud800 \udc00"}], "x": NaN}',
+    ],
+)
+def test_escaped_lone_surrogate_is_a_parse_error_not_a_500(body):
+    # Found by tests/fuzz (was UnicodeEncodeError -> 500): rapidjson's wording.
+    with pytest.raises(ServingError, match="The surrogate pair in string is invalid") as info:
+        json_input.parse_body(body)
+    assert info.value.code is Code.INVALID_ARGUMENT
+
+
+def test_escaped_surrogate_pair_and_escaped_backslash_still_parse():
+    doc = json_input.parse_body(rb'{"instances": ["\ud83d\ude00", "\\ud800"], "x": NaN}')
+    assert doc["instances"] == ["\U0001f600", "\\ud800"]
+
+
+def test_rest_context_copied_into_every_example_is_bounded_as_on_grpc():
+    from tfrelay.serving.api.classify_regress import MAX_CONTEXT_COPY_BYTES
+    from tfrelay.serving.rest import json_examples
+
+    context = {"blob": {"b64": "QUFB" * 100_000}}  # ~300 kB serialized
+    examples = [{"x": 1.0}] * (MAX_CONTEXT_COPY_BYTES // 300_000 + 10)
+    with pytest.raises(ServingError, match="Input is too large: its .*-byte context") as info:
+        json_examples.serialized_examples({"context": context, "examples": examples}, "classify")
+    assert info.value.code is Code.INVALID_ARGUMENT
+    small = json_examples.serialized_examples({"context": context, "examples": examples[:3]}, "x")
+    assert len(small) == 3
