@@ -8,6 +8,7 @@ so gRPC and REST requests share one thread pool and one batcher.
 
 from __future__ import annotations
 
+import numpy as np
 from google.protobuf import any_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -31,6 +32,7 @@ from tfrelay.serving.servables.base import (
     CLASSIFY_METHOD,
     DEFAULT_SERVING_SIGNATURE,
     REGRESS_METHOD,
+    Signature,
 )
 
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -46,6 +48,31 @@ def _spec_name(request) -> str:
 
 def _multi_name(request) -> str:
     return request.tasks[0].model_spec.name if request.tasks else ""
+
+
+def decode_predict_inputs(
+    signature: Signature, request: predict_pb2.PredictRequest
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """A PredictRequest's input arrays and the outputs it wants, checked against `signature`.
+
+    The part of Predict that reads what the client sent (also the fuzz target's entry point,
+    tests/fuzz/test_fuzz_predict_request_bytes.py).
+
+    Args:
+      signature: the signature the request resolved to.
+      request: the client's request.
+
+    Returns:
+      ({alias: array}, output aliases in the order to answer them).
+
+    Raises:
+      ServingError: INVALID_ARGUMENT for missing or extra inputs, undecodable tensors (every
+        claimed count is checked before allocating) or unknown output aliases.
+    """
+    items = list(request.inputs.items())  # one pass over the C++ map
+    predict.check_inputs(signature, dict.fromkeys(alias for alias, _ in items))
+    inputs = {alias: proto_to_ndarray(tensor, alias) for alias, tensor in items}
+    return inputs, predict.output_keys(signature, list(request.output_filter))
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -88,10 +115,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             servable = handle.servable
             signature = predict.find_signature(servable, request.model_spec.signature_name)
-            items = list(request.inputs.items())  # one pass over the C++ map
-            predict.check_inputs(signature, dict.fromkeys(alias for alias, _ in items))
-            inputs = {alias: proto_to_ndarray(tensor, alias) for alias, tensor in items}
-            keys = predict.output_keys(signature, list(request.output_filter))
+            inputs, keys = decode_predict_inputs(signature, request)
             outputs = await self.runner.run(servable, signature, inputs, keys, "Predict")
             if self.preserialized_responses:
                 return wire.predict_response(

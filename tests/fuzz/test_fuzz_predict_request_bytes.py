@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from tfrelay.serving.api import predict
 from tfrelay.serving.errors import ServingError
 from tfrelay.serving.grpc.common import spec_target
-from tfrelay.serving.grpc.tensors import MAX_FILL_BYTES, proto_to_ndarray
+from tfrelay.serving.grpc.prediction_service import decode_predict_inputs
+from tfrelay.serving.grpc.tensors import MAX_FILL_BYTES
 from tfrelay.serving.servables.base import Signature, TensorSpec
 
 NAME = "predict_request_bytes"
@@ -81,13 +81,11 @@ request_bytes = st.one_of(st.binary(max_size=256), mutated(structured_requests()
 
 
 def decode_like_predict(request: predict_pb2.PredictRequest):
-    """What Predict reads from a request before the model call, in its order."""
+    """What Predict reads from a request before the model call: its ModelSpec, then the
+    service's own decoding of inputs and output filter (the manager's lookup is not fuzzed)."""
     if request.HasField("model_spec"):
         spec_target(request.model_spec)
-    items = list(request.inputs.items())
-    predict.check_inputs(SIGNATURE, dict.fromkeys(alias for alias, _ in items))
-    inputs = {alias: proto_to_ndarray(tensor, alias) for alias, tensor in items}
-    return inputs, predict.output_keys(SIGNATURE, list(request.output_filter))
+    return decode_predict_inputs(SIGNATURE, request)
 
 
 @given(request_bytes)
