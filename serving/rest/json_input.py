@@ -125,22 +125,38 @@ def parse_body(body: bytes) -> dict[str, Any]:
             raise _too_deep(_ORJSON_MAX_DEPTH) from None
         # orjson rejects the NaN/Infinity tokens TF Serving accepts; the standard library takes
         # them, and otherwise explains the syntax error.
+        # orjson also refuses a number too big for a double, which rapidjson refuses too, and
+        # the standard library would turn into a Python int (past 4,300 digits a ValueError
+        # and a 500: issue 12). Long digit runs are found first, so the common fallback (NaN)
+        # keeps the standard library's C int parsing.
+        long_ints = _long_integers(body)
         try:
-            doc = json.loads(body)
+            if long_ints:
+                doc = json.loads(body, parse_int=_rapidjson_int)
+            else:
+                doc = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            # rapidjson stops at the first error: a number too big before the syntax error wins.
+            end = err.start if isinstance(err, UnicodeDecodeError) else err.pos
+            big = _number_too_big_offset(long_ints, end)
+            if big is not None:
+                raise _number_too_big(big) from None
             raise errors.invalid_argument(_parse_error_message(body, err)) from None
         except RecursionError:
             # The standard library's scanner recurses per level and stops at Python's
             # recursion limit (~1000 levels) with RecursionError, formerly a 500 (issue 12).
             raise _too_deep(_ORJSON_MAX_DEPTH) from None
+        big = _number_too_big_offset(long_ints, len(body))
         # orjson also refuses an escaped lone surrogate ("\udc00"), which the standard library
         # turns into a str that cannot be encoded later (a 500, found by tests/fuzz): refuse it
         # as rapidjson does. Only this fallback path pays for the scan.
         offset = lone_surrogate_offset(body)
-        if offset is not None:
+        if offset is not None and (big is None or offset < big):
             raise errors.invalid_argument(
                 f"JSON Parse error: The surrogate pair in string is invalid. at offset: {offset}"
             ) from None
+        if big is not None:
+            raise _number_too_big(big) from None
     if not isinstance(doc, dict):
         raise errors.invalid_argument(f"JSON Value: {value_to_string(doc)} Is not object")
     return doc
@@ -173,6 +189,88 @@ def lone_surrogate_offset(body: bytes) -> int | None:
             return start
         pending_high, high_start = match.end(), start
     return high_start if pending_high is not None else None
+
+
+# A string (skipped whole, so digits inside it are not numbers) or the integer part of a
+# number with 20 or more digits (fewer always fit rapidjson's uint64). Not preceded by a digit,
+# '.', 'e', '+' or '-', so fraction and exponent digits are not integer parts.
+_LONG_INTEGER = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+\-])(-?)([1-9][0-9]{19,})')
+# rapidjson's bound before it multiplies by 10 once more (DBL_MAX / 10, reader.h ParseNumber).
+_RAPIDJSON_DOUBLE_BOUND = 1.7976931348623157e307
+_UINT64_MAX = 2**64 - 1
+
+
+def _long_integers(body: bytes) -> list[tuple[int, bool, bytes]]:
+    """The integer parts of 20 or more digits in JSON text, outside strings.
+
+    Exact for any prefix of `body` that is valid JSON so far (the only part that is used).
+
+    Returns:
+      (offset of the number, negative, digits) for each, in order.
+    """
+    return [
+        (match.start(), bool(match.group(1)), match.group(2))
+        for match in _LONG_INTEGER.finditer(body)
+        if match.group(2) is not None
+    ]
+
+
+def rapidjson_number_too_big(digits: bytes, negative: bool) -> bool:
+    """Whether rapidjson refuses an integer part as "Number too big to be stored in double".
+
+    rapidjson accumulates the digits in a uint64 (up to 2**64 - 1, or 2**63 when negative),
+    then in a double, and fails when the double reaches DBL_MAX / 10 with digits left
+    (reader.h ParseNumber). The same IEEE arithmetic is replayed here.
+
+    Args:
+      digits: the integer part's ASCII digits, without the sign.
+      negative: the number had a minus sign.
+    """
+    limit = 2**63 if negative else _UINT64_MAX
+    value = 0
+    index = 0
+    for index, char in enumerate(digits):  # noqa: B007 - index is used after the loop
+        following = value * 10 + char - 48
+        if following > limit:
+            break
+        value = following
+    else:
+        return False
+    double = float(value)
+    for char in digits[index:]:
+        if double >= _RAPIDJSON_DOUBLE_BOUND:
+            return True
+        double = double * 10 + (char - 48)
+    return False
+
+
+def _number_too_big_offset(long_ints: list[tuple[int, bool, bytes]], end: int) -> int | None:
+    """The offset of the first number before `end` that rapidjson cannot store, if any."""
+    for offset, negative, digits in long_ints:
+        if offset >= end:
+            return None
+        if rapidjson_number_too_big(digits, negative):
+            return offset
+    return None
+
+
+def _rapidjson_int(text: str) -> int | float:
+    """An integer as rapidjson stores it: past int64/uint64 it is a double (as orjson does)."""
+    if len(text) < 20:
+        return int(text)
+    if len(text) <= 21:
+        value = int(text)
+        if -(2**63) <= value <= _UINT64_MAX:
+            return value
+    # float() of the text, not of int(text): past 4,300 digits int() raises ValueError.
+    return float(text)
+
+
+def _number_too_big(offset: int) -> ServingError:
+    # rapidjson's kParseErrorNumberTooBig, reported at the number's start.
+    return errors.invalid_argument(
+        f"JSON Parse error: Number too big to be stored in double. at offset: {offset}"
+    )
 
 
 def _too_deep(depth: int) -> ServingError:

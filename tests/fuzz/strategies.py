@@ -20,6 +20,19 @@ ODD_DTYPES = [
 ]  # fmt: skip
 
 int32s = st.integers(-(2**31), 2**31 - 1)
+# JSON integer literals past int64/uint64 and double: up to 6,000 digits, past Python's
+# 4,300-digit int() limit (a 500 on REST before: issue 12). Text, since json.dumps of such an
+# int raises.
+huge_integer_texts = st.builds(
+    lambda sign, first, digits: sign + first + digits,
+    st.sampled_from(["", "-"]),
+    st.sampled_from("123456789"),
+    st.one_of(
+        st.text("0123456789", min_size=18, max_size=24),
+        st.text("0123456789", min_size=300, max_size=320),
+        st.integers(4_300, 6_000).map(lambda n: "9" * n),
+    ),
+)
 FIELDS = {
     "float_val": st.floats(width=32, allow_nan=True),
     "double_val": st.floats(allow_nan=True),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from fuzz import harness
+from fuzz import harness, strategies
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -84,8 +84,13 @@ def bodies(draw) -> bytes:
     if kind == "bytes":
         return draw(st.binary(max_size=64))
     text = json.dumps(draw(documents), allow_nan=True)
-    if kind == "special":  # TF Serving's NaN / Infinity tokens, and deep nesting
-        token = draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "[" * 2000]))
+    if kind == "special":  # TF Serving's NaN / Infinity tokens, deep nesting, huge integers
+        token = draw(
+            st.one_of(
+                st.sampled_from(["NaN", "Infinity", "-Infinity", "[" * 2000]),
+                strategies.huge_integer_texts,
+            )
+        )
         return text.replace("0", token, 1).encode()
     if kind == "mutated" and text:
         at = draw(st.integers(0, len(text)))

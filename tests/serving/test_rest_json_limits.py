@@ -230,3 +230,79 @@ def test_rest_context_copied_into_every_example_is_bounded_as_on_grpc():
     assert info.value.code is Code.INVALID_ARGUMENT
     small = json_examples.serialized_examples({"context": context, "examples": examples[:3]}, "x")
     assert len(small) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "offset"),
+    [
+        # Past Python's 4,300-digit int() limit: a ValueError and a 500 before (issue 12).
+        (b'{"instances": [' + b"1" * 5000 + b"]}", 15),
+        (b'{"instances": [1.0, -' + b"9" * 400 + b"]}", 20),
+        # orjson refuses NaN, so the standard library parses this one.
+        (b'{"instances": [NaN, ' + b"1" * 5000 + b"]}", 20),
+        (b'{"instances": [' + b"2" + b"0" * 308 + b"]}", 15),  # 2e308 > DBL_MAX
+    ],
+)
+def test_an_integer_too_big_for_a_double_is_rapidjsons_400(body, offset):
+    with pytest.raises(ServingError) as caught:
+        json_input.parse_body(body)
+    assert caught.value.http_status == 400
+    assert caught.value.message == (
+        f"JSON Parse error: Number too big to be stored in double. at offset: {offset}"
+    )
+
+
+def test_the_first_error_in_the_document_is_the_one_reported():
+    body = b'{"instances": [1 x ' + b"1" * 5000 + b"]}"
+    with pytest.raises(ServingError) as caught:
+        json_input.parse_body(body)
+    assert caught.value.message.endswith("after an array element. at offset: 17")
+    body = b'{"instances": [' + b"1" * 5000 + b" x]}"
+    with pytest.raises(ServingError) as caught:
+        json_input.parse_body(body)
+    assert caught.value.message.endswith("stored in double. at offset: 15")
+
+
+def test_huge_digit_runs_inside_strings_or_fractions_are_not_numbers_too_big():
+    digits = b"1" * 5000
+    doc = json_input.parse_body(b'{"a": "' + digits + b'", "instances": [NaN, 0.' + digits + b"]}")
+    assert doc["a"] == digits.decode()
+    assert doc["instances"][1] == pytest.approx(0.1111111)
+
+
+@pytest.mark.parametrize("nan", [b"", b"NaN, "])  # orjson's path, and the standard library's
+def test_integers_past_64_bits_are_doubles_as_in_rapidjson(nan):
+    doc = json_input.parse_body(b'{"instances": [' + nan + b"1" + b"0" * 300 + b"]}")
+    assert doc["instances"][-1] == 1e300 and isinstance(doc["instances"][-1], float)
+    doc = json_input.parse_body(b'{"instances": [' + nan + b"18446744073709551615]}")
+    assert doc["instances"][-1] == 2**64 - 1 and isinstance(doc["instances"][-1], int)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "message"),
+    [
+        (
+            types_pb2.DT_FLOAT,
+            "Cannot convert JSON value: 1e+300 to float without loss of precision.",
+        ),
+        (
+            types_pb2.DT_INT64,
+            "JSON Value: 1e+300 Type: Number is not of expected type: int64",
+        ),
+    ],
+)
+def test_a_301_digit_integer_in_predict_gets_tf_servings_400(dtype, message):
+    # It fits a double (rapidjson stores it as one), not float32 or int64.
+    body = b'{"inputs": [1' + b"0" * 300 + b"]}"
+    with pytest.raises(ServingError) as caught:
+        json_input.predict_inputs(
+            json_input.parse_body(body), {"x": TensorSpec("x", dtype, None)}, body
+        )
+    assert caught.value.http_status == 400
+    assert caught.value.message == message
+
+
+def test_rapidjsons_double_accumulation_bound():
+    assert not json_input.rapidjson_number_too_big(b"1" + b"0" * 308, False)  # 1e308 fits
+    assert json_input.rapidjson_number_too_big(b"1" + b"0" * 309, False)
+    assert not json_input.rapidjson_number_too_big(b"9223372036854775808", True)  # -2**63

@@ -148,3 +148,12 @@ def test_a_40_mb_body_of_10_million_instances_does_not_stall_other_clients(targe
         f"+{growth / MIB:.0f} MiB ({growth / len(body):.1f} bytes per request byte)"
     )
     assert growth < 16 * len(body), growth  # measured alone: 9.3 bytes per request byte
+
+
+def test_a_5000_digit_integer_gets_rapidjsons_400(target):
+    # Past Python's 4,300-digit int() limit: answered 500 before (issue 12).
+    response = _post(target, b'{"instances": [' + b"1" * 5000 + b"]}")
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error"] == (
+        "JSON Parse error: Number too big to be stored in double. at offset: 15"
+    )
