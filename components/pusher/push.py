@@ -533,11 +533,13 @@ class _BasePath:
         except FileNotFoundError:
             return None
         try:
-            record = json.loads(data)
-        except ValueError:
-            logger.warning("Ignoring an unreadable push record in %s", self.version_url(name))
+            # The server's own parser, so pusher and server agree on what a record is.
+            return dict(bucket.parse_push_record(data).raw)
+        except ValueError as err:
+            logger.warning(
+                "Ignoring an unreadable push record in %s: %s", self.version_url(name), err
+            )
             return None
-        return record if isinstance(record, dict) else None
 
     def read_high_water_mark(self) -> int:
         """The highest version number ever used under this base path (0 when none recorded).

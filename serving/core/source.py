@@ -83,6 +83,9 @@ class _ModelWatch:
     busy: bool = False
     # Versions whose number now holds other content than the manager holds: {dir: identity}.
     replaced: dict[str, str] = field(default_factory=dict)
+    # Versions whose judging raised unexpectedly: {dir: error}, so it is logged once (not every
+    # poll) and the rest of the model keeps polling (issue 13 review).
+    judge_errors: dict[str, str] = field(default_factory=dict)
 
 
 class StorageSource:
@@ -264,6 +267,9 @@ class StorageSource:
         for name in list(watch.replaced):
             if name not in present:
                 del watch.replaced[name]
+        for name in list(watch.judge_errors):
+            if name not in present:
+                del watch.judge_errors[name]
 
         aspired: dict[int, VersionCandidate] = {}
         policy = config.policy
@@ -271,7 +277,17 @@ class StorageSource:
         for version in sorted(versions, reverse=True):
             if policy.kind is PolicyKind.SPECIFIC and version not in policy.versions:
                 continue
-            candidate = self._judge(watch, version, versions[version])
+            try:
+                candidate = self._judge(watch, version, versions[version])
+            except Exception as err:  # a bug or an input nobody foresaw: skip this version only
+                message = f"{type(err).__name__}: {err}"[:500]
+                if watch.judge_errors.get(versions[version]) != message:
+                    watch.judge_errors[versions[version]] = message
+                    logger.exception(
+                        "Model %s version %d cannot be judged; not serving it", config.name, version
+                    )
+                continue
+            watch.judge_errors.pop(versions[version], None)
             if candidate is None:
                 continue
             if self._held_elsewhere(watch, candidate):

@@ -10,7 +10,6 @@ raises a `StorageError`, which the manager retries without using up the load-ret
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -69,7 +68,7 @@ class VersionLoader:
           StorageError: storage failed, or the copy does not match the listing or the push
             record (retried by the manager without using up --max_num_load_retries).
           VersionChanged: the files changed during the load (a StorageError too).
-          ValueError: the version's format is not servable.
+          ValueError: the version's format is not servable, or its push record is invalid.
           Exception: whatever the model format's loader raised.
         """
         factory = self._factories.get(candidate.marker)
@@ -97,8 +96,9 @@ class VersionLoader:
             )
             path = storage.copy_version(candidate.version_dir, cache_path, candidate.files)
         servable = factory(model_name, version, path)
-        servable.push_record = _read_push_record(path)
         try:
+            # Inside the try: a bad record (ValueError) must not leak the cache copy.
+            servable.push_record = _read_push_record(path)
             servable.load()
             if storage.is_local and storage.list_version_files(candidate.version_dir) != dict(
                 candidate.files
@@ -131,11 +131,19 @@ class VersionLoader:
 
 
 def _read_push_record(version_path: str) -> dict | None:
-    """The push record of a loaded version (push lineage for the model listing), if readable."""
+    """The push record of a version about to load (push lineage for the model listing).
+
+    Returns:
+      The record, or None when the version has none.
+
+    Raises:
+      ValueError: the record is present but not a valid push record (`bucket.parse_push_record`):
+        the version is broken and never serves (issue 13 review).
+    """
     path = os.path.join(version_path, *bucket.PUSH_RECORD_FILE.split("/"))
     try:
-        with open(path) as f:
-            record = json.load(f)
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            data = f.read(bucket.MAX_PUSH_RECORD_BYTES + 1)
+    except FileNotFoundError:
         return None
-    return record if isinstance(record, dict) else None
+    return dict(bucket.parse_push_record(data).raw)

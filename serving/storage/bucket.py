@@ -144,6 +144,78 @@ def _missing_variables(files: Mapping[str, int]) -> list[str]:
     return missing
 
 
+# A push record is a few kB (one line per file); anything much larger is not ours (issue 13).
+MAX_PUSH_RECORD_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """A validated push record (`assets.extra/tfrelay_push.json`).
+
+    Attributes:
+      files: {relative posix path: size in bytes} the writer uploaded (the record excluded).
+      checksum: the model's `model_checksum`, or None when the record has none.
+      raw: the whole record as written (lineage for the model listing and the pusher).
+    """
+
+    files: Mapping[str, int]
+    checksum: str | None
+    raw: Mapping[str, object]
+
+
+def _safe_relative_path(path: object) -> bool:
+    if not isinstance(path, str) or not path or "\\" in path or "\0" in path:
+        return False
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
+
+
+def parse_push_record(data: bytes) -> PushRecord:
+    """The one parser of push records, for the server's judge and loader and for the pusher.
+
+    Bounded: at most MAX_PUSH_RECORD_BYTES, any nesting depth (a RecursionError is a bad
+    record, not a crash), and only a JSON object whose `files` maps safe relative paths (no
+    `..`, no absolute path, no backslash) to non-negative integers. Before issue 13's review a
+    record of `[]` or one nested 100k deep raised out of the poll and stopped the model's polling.
+
+    Args:
+      data: the file's bytes.
+
+    Returns:
+      The validated record.
+
+    Raises:
+      ValueError: the record is not one (the version is broken, never served).
+    """
+    if len(data) > MAX_PUSH_RECORD_BYTES:
+        raise ValueError(
+            f"{PUSH_RECORD_FILE} has {len(data)} bytes, more than {MAX_PUSH_RECORD_BYTES}"
+        )
+    try:
+        record = json.loads(data)
+    except RecursionError as err:
+        raise ValueError(f"{PUSH_RECORD_FILE} is nested too deeply") from err
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{PUSH_RECORD_FILE} is not valid JSON: {err}") from err
+    if not isinstance(record, dict):
+        raise ValueError(f"{PUSH_RECORD_FILE} is not a JSON object")
+    files = record.get("files", {})
+    if files is None:
+        files = {}
+    if not isinstance(files, dict):
+        raise ValueError(f"{PUSH_RECORD_FILE}: 'files' is not an object")
+    for path, size in files.items():
+        if not _safe_relative_path(path) or path == PUSH_RECORD_FILE:
+            raise ValueError(f"{PUSH_RECORD_FILE}: {str(path)[:100]!r} is not a relative path")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"{PUSH_RECORD_FILE}: the size of {path!r} is not a byte count")
+    checksum = record.get("checksum")
+    if checksum is not None and not isinstance(checksum, str):
+        raise ValueError(f"{PUSH_RECORD_FILE}: 'checksum' is not a string")
+    return PushRecord(dict(files), checksum or None, record)
+
+
 def check_complete(
     files: Mapping[str, int],
     read_file: Callable[[str], bytes],
@@ -172,11 +244,13 @@ def check_complete(
 
     missing: list[str] = []
     if PUSH_RECORD_FILE in files:
-        try:
-            record = json.loads(read_file(PUSH_RECORD_FILE))
-        except (ValueError, UnicodeDecodeError) as err:
-            raise ValueError(f"{PUSH_RECORD_FILE} is not valid JSON: {err}") from err
-        for path, size in (record.get("files") or {}).items():
+        if files[PUSH_RECORD_FILE] > MAX_PUSH_RECORD_BYTES:
+            raise ValueError(
+                f"{PUSH_RECORD_FILE} has {files[PUSH_RECORD_FILE]} bytes, more than "
+                f"{MAX_PUSH_RECORD_BYTES}"
+            )
+        # Every file the record lists must be in the listing with its size (else: incomplete).
+        for path, size in parse_push_record(read_file(PUSH_RECORD_FILE)).files.items():
             if files.get(path) != size:
                 missing.append(path)
 

@@ -7,7 +7,6 @@ the poll cost promised in DESIGN.md ("one delimiter listing per model per poll")
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import posixpath
@@ -57,6 +56,10 @@ class FileInfo:
     size: int
     # A change marker beyond size: mtime on local disks, ETag/generation on object stores.
     stamp: str
+    # A marker derived from the bytes alone: S3's ETag, GCS's md5Hash or crc32c; "" on local
+    # disks. Unlike `stamp` it survives a touch, a `cp` without -p and a re-upload of the same
+    # bytes, so it (with the size) is what names a version's content (issue 13 review).
+    content: str = ""
 
 
 def _stamp(info: Mapping) -> str:
@@ -64,6 +67,22 @@ def _stamp(info: Mapping) -> str:
         if key in info and info[key] is not None:
             return str(info[key])
     return ""
+
+
+# S3's "ETag" (s3fs spells it so) is the MD5 of the bytes (of the parts for multipart uploads);
+# GCS's lower-case "etag" and "generation" change on any rewrite, so they are not used here.
+_CONTENT_KEYS = ("md5Hash", "crc32c", "ETag")
+
+
+def _content(info: Mapping) -> str:
+    for key in _CONTENT_KEYS:
+        if info.get(key):
+            return f"{key}={info[key]}"
+    return ""
+
+
+def _file_info(info: Mapping) -> FileInfo:
+    return FileInfo(int(info.get("size") or 0), _stamp(info), _content(info))
 
 
 @dataclass(frozen=True)
@@ -74,8 +93,9 @@ class VersionInspection:
       verdict: the bucket contract's completeness verdict.
       files: the listing it was based on.
       identity: the version's content identity: the push record's checksum when it has one,
-        else a digest of the listing's paths, sizes and change stamps (ETag, mtime). A number
-        that reappears with another identity is another model (issue 13).
+        else a digest of the listing's paths, sizes and content hashes (S3 ETag, GCS md5Hash;
+        sizes only on local disks), never mtime or generation. A number that reappears with
+        another identity is another model (issue 13).
     """
 
     verdict: bucket.Completeness
@@ -84,11 +104,16 @@ class VersionInspection:
 
 
 def listing_identity(files: Mapping[str, FileInfo]) -> str:
-    """The identity of a version without a push record checksum: its listing's digest."""
+    """The identity of a version without a push record checksum: its listing's digest.
+
+    Only content-derived fields count: a `touch` or a re-upload of the same bytes changed the
+    mtime / generation, and the server used to take the serving version for a reused number,
+    fall back to the one before and reload it (issue 13 review).
+    """
     digest = hashlib.sha256()
     for path in sorted(files):
         info = files[path]
-        digest.update(f"{path}\0{info.size}\0{info.stamp}\0".encode())
+        digest.update(f"{path}\0{info.size}\0{info.content}\0".encode())
     return f"listing:{digest.hexdigest()[:32]}"
 
 
@@ -205,7 +230,7 @@ class ModelStorage:
             if info.get("type") == "directory":
                 continue
             relative = path[len(prefix) :] if path.startswith(prefix) else path
-            files[relative] = FileInfo(int(info.get("size") or 0), _stamp(info))
+            files[relative] = _file_info(info)
         return files
 
     def stat_file(self, version_dir: str, relative_path: str) -> FileInfo | None:
@@ -223,7 +248,7 @@ class ModelStorage:
                 info = self._fs.info(path)
             except FileNotFoundError:
                 return None
-            return FileInfo(int(info.get("size") or 0), _stamp(info))
+            return _file_info(info)
 
         return self._run(f"stat {self.version_url(version_dir)}/{relative_path}", stat)
 
@@ -287,11 +312,9 @@ class ModelStorage:
             {path: info.size for path, info in files.items()}, read, prefer_tflite=prefer_tflite
         )
         identity = None
-        if bucket.PUSH_RECORD_FILE in files:
-            record = _parse_record(read(bucket.PUSH_RECORD_FILE))
-            checksum = record.get("checksum") if record else None
-            if isinstance(checksum, str) and checksum:
-                identity = checksum
+        if verdict.marker is not None and bucket.PUSH_RECORD_FILE in files:
+            # Already validated by check_complete (which raised for a bad one).
+            identity = bucket.parse_push_record(read(bucket.PUSH_RECORD_FILE)).checksum
         return VersionInspection(verdict, files, identity or listing_identity(files))
 
     def check_complete(
@@ -334,6 +357,7 @@ class ModelStorage:
             listing or the push record (kind SHORT_READ / MISMATCH).
           VersionChanged: the version's files differ from `files` after the copy (a writer is
             still at work). The partial copy is removed in every case.
+          ValueError: the copied push record is not a valid one (a broken version).
         """
         os.makedirs(destination)
         try:
@@ -382,33 +406,23 @@ class ModelStorage:
         if bucket.PUSH_RECORD_FILE not in files:
             return
         with open(os.path.join(destination, *bucket.PUSH_RECORD_FILE.split("/")), "rb") as f:
-            record = _parse_record(f.read())
-        if record is None:
-            fail(f"has an unreadable {bucket.PUSH_RECORD_FILE}", errors.MISMATCH)
-        recorded = record.get("files") or {}
-        if not isinstance(recorded, dict):
-            return
+            # A bad record is a broken version (ValueError, the model's fault), not storage's.
+            record = bucket.parse_push_record(f.read(bucket.MAX_PUSH_RECORD_BYTES + 1))
+        recorded = record.files
         for relative, size in recorded.items():
-            local = os.path.join(destination, *str(relative).split("/"))
+            # parse_push_record rejected "..", absolute paths and backslashes.
+            local = os.path.join(destination, *relative.split("/"))
             actual = os.path.getsize(local) if os.path.isfile(local) else None
             if actual != size:
                 fail(
                     f"has {actual} bytes of {relative}, the push record says {size}",
                     errors.MISMATCH,
                 )
-        checksum = record.get("checksum")
-        if isinstance(checksum, str) and checksum.startswith("sha256:"):
+        checksum = record.checksum
+        if checksum is not None and checksum.startswith("sha256:"):
             actual_checksum = bucket.model_checksum(destination, recorded)
             if actual_checksum != checksum:
                 fail(
                     f"has checksum {actual_checksum}, the push record says {checksum}",
                     errors.MISMATCH,
                 )
-
-
-def _parse_record(data: bytes) -> dict | None:
-    try:
-        record = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return record if isinstance(record, dict) else None
