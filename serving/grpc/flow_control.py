@@ -34,7 +34,7 @@ class ReceiveWindow:
       granted: total bytes granted so far (initial window plus every increment).
     """
 
-    __slots__ = ("size", "available", "granted", "unacked", "cap", "held")
+    __slots__ = ("size", "available", "granted", "unacked", "cap")
 
     def __init__(self, size: int, cap: int | None = None) -> None:
         self.size = size
@@ -42,7 +42,6 @@ class ReceiveWindow:
         self.granted = size
         self.unacked = 0
         self.cap = cap
-        self.held = False  # `hold`: nothing granted back until `release`
 
     def receive(self, length: int) -> None:
         """Takes `length` flow-controlled bytes (a DATA frame's whole payload) off the window.
@@ -76,7 +75,8 @@ class ReceiveWindow:
 
     def pass_through(self, length: int) -> int:
         """`receive` then `consume` in one call, for data given back at once (the connection
-        window: what streams keep is bounded by their own windows). Ignores `cap`.
+        window: what streams keep is bounded by their own windows, and their total by
+        `Http2Connection.admit`; never withheld, issue 12 review). Ignores `cap`.
 
         Returns:
           The WINDOW_UPDATE increment to send now (0: none yet).
@@ -87,7 +87,7 @@ class ReceiveWindow:
         if length > self.available:
             raise FlowControlError(f"DATA of {length} bytes past a window of {self.available}")
         unacked = self.unacked + length
-        if unacked < self.size >> 1 or self.held:
+        if unacked < self.size >> 1:
             self.available -= length
             self.unacked = unacked
             return 0
@@ -95,22 +95,6 @@ class ReceiveWindow:
         self.granted += unacked
         self.unacked = 0
         return unacked
-
-    def hold(self) -> None:
-        """Grants nothing back (`pass_through`) until `release`: the application holds too much."""
-        self.held = True
-
-    def release(self) -> int:
-        """Ends `hold`.
-
-        Returns:
-          The WINDOW_UPDATE increment to send now: everything consumed meanwhile.
-        """
-        self.held = False
-        increment, self.unacked = self.unacked, 0
-        self.available += increment
-        self.granted += increment
-        return increment
 
     def limit(self, total: int) -> None:
         """Never grant more than `total` bytes in all (already granted bytes stay granted)."""

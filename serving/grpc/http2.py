@@ -130,13 +130,15 @@ class Stream:
       task: the handler's task, cancelled when the client resets the stream.
       rejected: the request was answered early (e.g. too large); further DATA is dropped.
       call: whatever the application keeps for the call (set in `on_headers`).
-      buffered: DATA bytes of the unfinished request counted against the connection's
-        `max_buffered_request_bytes`.
+      buffered: the bytes `admit` reserved for the unfinished request against the
+        connection's `max_buffered_request_bytes` (its declared message length).
+      swept_bytes, stalled_since: `body_bytes` at the last sweep and when it last changed
+        (`on_deadline`; -1 before the first sweep).
     """
 
     __slots__ = ("stream_id", "headers", "oversized_headers", "body", "body_bytes",
                  "closed_remote", "receive", "send_offset", "pending", "trailers", "task",
-                 "rejected", "call", "buffered")  # fmt: skip
+                 "rejected", "call", "buffered", "swept_bytes", "stalled_since")  # fmt: skip
 
     def __init__(
         self, stream_id: int, headers: list[tuple[bytes, bytes]], oversized_headers: int = 0
@@ -156,7 +158,9 @@ class Stream:
         self.task: asyncio.Future | None = None
         self.rejected = False
         self.call: object = None
-        self.buffered = 0  # bytes counted in the connection's buffered request bytes
+        self.buffered = 0  # bytes reserved in the connection's buffered request bytes
+        self.swept_bytes = -1
+        self.stalled_since = 0.0
 
 
 RequestCallback = Callable[["Http2Connection", Stream], None]
@@ -211,6 +215,10 @@ class Http2Connection(asyncio.Protocol):
         DATA is handled (lets the caller authenticate and route first, and answer at once);
         may be None.
       limits: what the connection accepts (`Http2Limits`' production defaults if None).
+      clock: monotonic seconds for the frame budgets and the stall check (tests pass their own).
+
+    Attributes:
+      deadline: when `on_deadline` is next due (a `TimeoutSweeper` calls it; issue 12).
     """
 
     def __init__(
@@ -221,6 +229,7 @@ class Http2Connection(asyncio.Protocol):
         coalescer: WriteCoalescer | None = None,
         on_headers: RequestCallback | None = None,
         limits: Http2Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._on_request = on_request
         self._on_data = on_data
@@ -244,7 +253,7 @@ class Http2Connection(asyncio.Protocol):
         self._max_frame = limits.max_frame_size  # read per frame / per DATA frame
         self._stream_window = limits.stream_window
         self._max_streams = limits.max_concurrent_streams
-        self._buffered = 0  # DATA bytes of unfinished requests
+        self._buffered = 0  # bytes reserved by unfinished requests (`admit`)
         self._max_buffered = limits.max_buffered_request_bytes
         self._blocked: dict[int, Stream] = {}  # streams with pending output, in order
         self.pending_bytes = 0  # response bytes in streams' `pending`
@@ -254,10 +263,18 @@ class Http2Connection(asyncio.Protocol):
         self._write_timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
         self._last_progress = 0.0  # when blocked output last moved (monotonic)
-        self._resets = TokenBucket(limits.resets)
-        self._pings = TokenBucket(limits.pings)
-        self._settings = TokenBucket(limits.settings)
-        self._glitches = TokenBucket(limits.glitches)
+        self._clock = clock
+        self._resets = TokenBucket(limits.resets, clock)
+        self._pings = TokenBucket(limits.pings, clock)
+        self._settings = TokenBucket(limits.settings, clock)
+        self._glitches = TokenBucket(limits.glitches, clock)
+        # Time limits (issue 12: a partial preface, frame or header block, or an unfinished
+        # request was held forever). Checked by a sweep, never on the request path.
+        self.deadline = 0.0  # due at the first sweep
+        self._settings_seen = False
+        self._opened_at: float | None = None  # the first sweep's time
+        self._swept_input: tuple[bytes, object] | None = None
+        self._input_since = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -497,7 +514,8 @@ class Http2Connection(asyncio.Protocol):
         length = len(payload)  # flow control counts padding too
         try:
             # The connection's window is given back at once: what streams keep is bounded by
-            # their own windows, which grant no more than the message's declared length.
+            # their own windows, which grant no more than the message's declared length, and
+            # their total by `admit`.
             increment = self._receive.pass_through(length)
         except FlowControlError as err:
             raise ConnectionError_(FLOW_CONTROL_ERROR, f"connection window: {err}") from err
@@ -545,13 +563,6 @@ class Http2Connection(asyncio.Protocol):
         increment = window.consume(length)  # type: ignore[union-attr]  (not END_STREAM)
         if increment:
             self._out.append(frame(WINDOW_UPDATE, 0, stream_id, _U32.pack(increment)))
-        # Unfinished requests together may hold at most max_buffered_request_bytes (each one
-        # is capped by its declared length, but 100 of them could hold 100 x 256 MiB): past
-        # it the connection window is no longer given back until requests finish.
-        stream.buffered += length
-        self._buffered += length
-        if self._buffered > self._max_buffered and not self._receive.held:
-            self._receive.hold()
 
     def _end_request(self, stream: Stream) -> None:
         stream.closed_remote = True
@@ -560,15 +571,28 @@ class Http2Connection(asyncio.Protocol):
         if not stream.rejected:
             self._on_request(self, stream)
 
+    def admit(self, stream: Stream, size: int) -> bool:
+        """Reserves `size` bytes (the request's declared length) of the connection's
+        `max_buffered_request_bytes` for an unfinished request; False if they do not fit (the
+        caller refuses the request).
+
+        Unfinished requests together hold at most that much (each is capped by its declared
+        length, but 100 of them could hold 100 x 256 MiB). Admission is by declared length so
+        that an admitted request always gets window up to its length: withholding the
+        connection window instead deadlocked ordinary clients whose concurrent requests
+        passed the limit, as none could finish (issue 12 review).
+        """
+        if self._buffered + size - stream.buffered > self._max_buffered:
+            return False
+        self._buffered += size - stream.buffered
+        stream.buffered = size
+        return True
+
     def _unbuffer(self, stream: Stream) -> None:
-        """The stream's request bytes leave the connection's buffered total (handed to the
-        application, or dropped); a held connection window is given back below the limit."""
+        """The stream's reservation leaves the connection's buffered total (its request was
+        handed to the application, or dropped)."""
         self._buffered -= stream.buffered
         stream.buffered = 0
-        if self._receive.held and self._buffered <= self._max_buffered:
-            increment = self._receive.release()
-            if increment:
-                self._out.append(frame(WINDOW_UPDATE, 0, 0, _U32.pack(increment)))
 
     def _settings_frame(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id:
@@ -583,6 +607,7 @@ class Http2Connection(asyncio.Protocol):
             raise ConnectionError_(ENHANCE_YOUR_CALM, "too many SETTINGS entries")
         if not self._settings.spend():
             raise ConnectionError_(ENHANCE_YOUR_CALM, "SETTINGS flood")
+        self._settings_seen = True
         for offset in range(0, len(payload), 6):
             key, value = _SETTING.unpack_from(payload, offset)
             if key == SETTINGS_INITIAL_WINDOW_SIZE:
@@ -632,7 +657,7 @@ class Http2Connection(asyncio.Protocol):
             before = self.pending_bytes
             self._send_pending(stream)
             if self.pending_bytes != before:
-                self._last_progress = time.monotonic()
+                self._last_progress = self._clock()
             if stream.trailers is None:
                 self._blocked.pop(stream.stream_id, None)
 
@@ -717,13 +742,13 @@ class Http2Connection(asyncio.Protocol):
             if self._send.connection <= 0 or self._write_paused:
                 break
         if self.pending_bytes != before:
-            self._last_progress = time.monotonic()  # the stall timer counts from bytes sent
+            self._last_progress = self._clock()  # the stall timer counts from bytes sent
 
     def _watch_stall(self) -> None:
         """Disconnects a client that leaves responses waiting on a zero window for the write
         timeout (issue 12: such a client held ~0.5 GB). A timer only while output waits."""
         if self._stall_timer is None and not self._closed:
-            self._last_progress = time.monotonic()
+            self._last_progress = self._clock()
             self._stall_timer = asyncio.get_running_loop().call_later(
                 self.limits.write_timeout, self._check_stall
             )
@@ -732,7 +757,7 @@ class Http2Connection(asyncio.Protocol):
         self._stall_timer = None
         if self._closed or not self._blocked:
             return
-        waited = time.monotonic() - self._last_progress
+        waited = self._clock() - self._last_progress
         if waited >= self.limits.write_timeout:
             self._abort_connection(ENHANCE_YOUR_CALM, "flow-control window left at 0")
             return
@@ -840,6 +865,58 @@ class Http2Connection(asyncio.Protocol):
         self.close()
         self._closed = True
         self._cancel_timers()
+
+    def on_deadline(self, now: float) -> None:
+        """The periodic check of the connection's time limits (a `TimeoutSweeper` calls it at
+        every sweep; issue 12: slowloris on the gRPC port). Progress is compared between two
+        sweeps, so the request path records nothing:
+
+        - the client preface and first SETTINGS must arrive within `preface_timeout`;
+        - a partial frame, preface or header block must advance within `request_timeout`
+          (else GOAWAY; the connection can do nothing else meanwhile);
+        - an unfinished request (headers without END_STREAM, a body not advancing) must
+          receive DATA within `request_timeout`, as REST's body timeout: else RST_STREAM
+          CANCEL (the client gave up on it, or never meant it).
+
+        No idle timeout: an idle connection holds no stream, no partial input and no queued
+        output (all bounded above), and grpc-core's max_connection_idle is off by default.
+
+        Args:
+          now: the sweeper's clock (monotonic seconds).
+        """
+        self.deadline = now  # due again at the next sweep
+        if self._closed:
+            return
+        limits = self.limits
+        if self._opened_at is None:
+            self._opened_at = now
+        elif not self._settings_seen and now - self._opened_at >= limits.preface_timeout:
+            self._abort_connection(PROTOCOL_ERROR, "no client preface and SETTINGS in time")
+            return
+        # Identity, not equality: a new read always makes a new buffer object (`data_received`
+        # concatenates), so an unchanged object means nothing arrived since the last sweep.
+        pending = (self._buffer, self._continuation)
+        swept = self._swept_input
+        if not self._buffer and self._continuation is None:
+            self._swept_input = None
+        elif swept is None or swept[0] is not pending[0] or swept[1] is not pending[1]:
+            self._swept_input, self._input_since = pending, now
+        elif now - self._input_since >= limits.request_timeout:
+            self._abort_connection(PROTOCOL_ERROR, "frame or header block unfinished in time")
+            return
+        stalled = None
+        for stream in self.streams.values():
+            if stream.closed_remote:
+                continue  # the call runs: its own deadline applies
+            if stream.body_bytes != stream.swept_bytes:
+                stream.swept_bytes, stream.stalled_since = stream.body_bytes, now
+            elif now - stream.stalled_since >= limits.request_timeout:
+                stalled = [stream] if stalled is None else stalled + [stream]
+        if stalled:
+            for stream in stalled:
+                if not self._closed:
+                    self._reset(stream, CANCEL)
+            self.flush()
 
     @property
     def idle(self) -> bool:

@@ -18,9 +18,15 @@ Each default is what a well-known server ships (issue 12; ../shared/reference/li
   wait, is disconnected (Go's http2 server has WriteTimeout; nginx send_timeout is 60 s).
 - 64 MiB of response bytes waiting per connection (one response of any size is always taken).
 - 512 MiB of unfinished request bodies per connection (two messages of the 256 MiB default
-  `--max_request_size_bytes`; the gRPC server raises it to twice its receive limit): past it
-  the connection window is not given back until a request completes (Go's http2 server bounds
-  a connection's upload buffer the same way, with its connection window).
+  `--max_request_size_bytes`; the gRPC server raises it to twice its receive limit), counted by
+  each message's declared length as its prefix arrives: a message that does not fit is refused
+  at once (RESOURCE_EXHAUSTED), and an admitted one always gets window to its end (withholding
+  the connection window instead deadlocked concurrent large requests; issue 12 review).
+- Time limits, checked by one sweep per server (1 s): the client preface and first SETTINGS
+  within 10 s (grpc-core's server handshake timeout is 120 s; a client sends them at once);
+  a partial frame or header block, or an unfinished request body, must advance within 60 s
+  (REST's body timeout): else GOAWAY, or RST_STREAM CANCEL for the request. No idle timeout
+  (grpc-core's max_connection_idle is off by default; an idle connection holds nothing).
 - Frame budgets (token buckets, `frame_budget.py`): RST_STREAM sent or received, PING, SETTINGS:
   burst 1,000 then 33/s (nghttp2's RST_STREAM bucket); "glitches" (empty DATA, empty
   CONTINUATION, PRIORITY, unknown frames, frames for closed streams): 10,000 then 330/s
@@ -51,8 +57,11 @@ class Http2Limits:
       write_timeout: seconds a client may leave written data unread or a window at 0.
       max_pending_response_bytes: response bytes queued per connection before new responses
         are refused.
-      max_buffered_request_bytes: DATA of unfinished requests a connection holds before its
-        connection window stops being given back.
+      max_buffered_request_bytes: declared lengths of the unfinished requests a connection
+        admits at once (`Http2Connection.admit`).
+      preface_timeout: seconds from the connection to the client's preface and SETTINGS.
+      request_timeout: seconds a partial frame or header block, or an unfinished request,
+        may go without receiving anything.
       max_settings_entries: settings per SETTINGS frame.
       close_grace: seconds a closed connection keeps flushing before it is aborted.
       resets: RST_STREAM frames received or sent.
@@ -73,6 +82,8 @@ class Http2Limits:
     max_buffered_request_bytes: int = 512 * 1024 * 1024
     max_settings_entries: int = 32
     close_grace: float = 2.0
+    preface_timeout: float = 10.0
+    request_timeout: float = 60.0
     resets: Budget = field(default_factory=Budget)
     pings: Budget = field(default_factory=Budget)
     settings: Budget = field(default_factory=Budget)

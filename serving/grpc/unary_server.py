@@ -34,6 +34,7 @@ from tfrelay.serving.grpc.messages import (
     supported,
     too_large_message,
 )
+from tfrelay.serving.rest.timeouts import TimeoutSweeper
 from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,22 @@ CONCURRENCY_EXCEEDED = "Concurrent RPC limit exceeded!"
 RESPONSES_WAITING = "Too many response bytes waiting for this client to read"
 ONE_MESSAGE = "Unary RPC request must carry exactly one message"
 DEADLINE_EXCEEDED = "Deadline Exceeded"
+# Inflations past ON_LOOP_BYTES running at once, server-wide (issue 12 review: 100 concurrent
+# 1 MB gzip bombs inflated on the default executor at once, a ~1.5 GiB peak). Each may reach the
+# receive limit (256 MiB), so 2 bound the peak to ~2 limits; calls beyond wait their turn
+# within their deadline (the deadline timer cancels a waiting call as any other).
+MAX_CONCURRENT_INFLATIONS = 2
+# Seconds between two checks of the connections' time limits (`Http2Connection.on_deadline`).
+SWEEP_INTERVAL = 1.0
+
+
+def buffered_too_much(declared: int, limit: int) -> str:
+    """The message for a request refused because the connection's unfinished requests would
+    exceed `max_buffered_request_bytes` with it."""
+    return (
+        f"Request bodies in progress on this connection would exceed {limit} bytes with this "
+        f"message of {declared} bytes; retry when earlier calls finish"
+    )
 
 
 def percent_encode(message: str) -> bytes:
@@ -191,6 +208,8 @@ class UnaryGrpcServer:
         self._active = 0
         self._coalescer = http2.WriteCoalescer()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: TimeoutSweeper | None = None
+        self._inflations = asyncio.Semaphore(MAX_CONCURRENT_INFLATIONS)
 
     # -- registration (the generated code calls these) --------------------------------------
 
@@ -230,6 +249,7 @@ class UnaryGrpcServer:
           RuntimeError: a port cannot be bound (as grpcio's add_insecure_port).
         """
         self._loop = asyncio.get_running_loop()
+        self._sweeper = TimeoutSweeper(self._loop, SWEEP_INTERVAL)
         try:
             if self.port:
                 self._listeners.append(
@@ -261,20 +281,29 @@ class UnaryGrpcServer:
             connection.close()
         if self.socket_path and os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
+        if self._sweeper is not None:
+            self._sweeper.close()
 
     def _connection(self) -> http2.Http2Connection:
         connection = http2.Http2Connection(
             self._request,
             self._data,
-            self._connections.discard,
+            self._connection_closed,
             self._coalescer,
             on_headers=self._headers,
             limits=self.limits,
         )
         self._connections.add(connection)
+        if self._sweeper is not None:
+            self._sweeper.add(connection)
         if self.max_connection_age and self._loop is not None:
             self._loop.call_later(self.max_connection_age, self._age_out, connection)
         return connection
+
+    def _connection_closed(self, connection: http2.Http2Connection) -> None:
+        self._connections.discard(connection)
+        if self._sweeper is not None:
+            self._sweeper.discard(connection)
 
     def _age_out(self, connection: http2.Http2Connection) -> None:
         if connection not in self._connections:
@@ -362,6 +391,12 @@ class UnaryGrpcServer:
                              too_large_message(length, self.max_receive_bytes))  # fmt: skip
                 return
             declared = 5 + length
+            if not connection.admit(stream, declared):
+                # Refused at once, before any window is spent on it (issue 12 review).
+                limit = connection.limits.max_buffered_request_bytes
+                self._reject(connection, stream, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                             buffered_too_much(declared, limit))  # fmt: skip
+                return
             window.limit(declared)
         if stream.body_bytes > declared:
             # DATA past the declared message: a second message, refused before it is buffered.
@@ -466,7 +501,8 @@ class UnaryGrpcServer:
         """A call whose request is inflated (past `ON_LOOP_BYTES`) and deserialized in a thread."""
         loop = asyncio.get_running_loop()
         try:
-            request = await loop.run_in_executor(None, _decode_request, handler, work)
+            async with self._inflations:
+                request = await loop.run_in_executor(None, _decode_request, handler, work)
         except RpcAbort as abort:
             self._fail(connection, stream, abort.code, abort.details)
             return

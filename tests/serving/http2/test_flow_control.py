@@ -113,20 +113,28 @@ def _connection_updates(frames) -> list[int]:
     ]
 
 
-async def test_unfinished_requests_past_the_buffer_limit_hold_the_connection_window():
-    limits = Http2Limits(connection_window=65_535, max_buffered_request_bytes=50_000)
+async def test_the_connection_window_is_given_back_however_much_unfinished_requests_hold():
+    # Withholding it past max_buffered_request_bytes deadlocked clients whose concurrent
+    # requests passed the limit (issue 12 review); `admit` bounds what they hold instead.
+    limits = Http2Limits(connection_window=65_535, max_buffered_request_bytes=10_000)
     client = started(limits=limits)
-    # Two unfinished requests of 30,000 bytes each: 60,000 buffered, over the 50,000 limit.
-    client.send(client.headers(1), data(1, grpc_message(b"x" * 16_000)), data(1, b"x" * 13_995))
-    client.send(client.headers(3), data(3, grpc_message(b"y" * 16_000)), data(3, b"y" * 13_995))
-    # Half the window given back after the third frame (46,005 buffered, under the limit); the
-    # fourth takes the total over the limit: its 13,995 bytes are held.
-    assert _connection_updates(client.read()) == [46_005]
-    assert client.connection._receive.held
-    client.send(data(3, b"y" * 15_000), data(3, b"y" * 15_000))  # within the client's window
-    assert _connection_updates(client.read()) == []
-    client.send(data(1, b"", end_stream=True))  # 1 finishes: 60,000 still buffered by 3
-    assert _connection_updates(client.read()) == []
-    client.connection.respond_trailers_only(client.connection.streams[3], b"\x88")
-    assert _connection_updates(client.read()) == [43_995]  # everything held, given back
-    assert not client.connection._receive.held
+    client.send(client.headers(1), data(1, b"x" * 16_000), data(1, b"x" * 16_000))
+    client.send(client.headers(3), data(3, b"y" * 16_000), data(3, b"y" * 16_000))
+    assert _connection_updates(client.read()) == [48_000]  # half the window: all given back
+    client.send(data(1, b"x" * 16_000), data(3, b"y" * 16_000))
+    assert _connection_updates(client.read()) == [48_000]  # 16,000 left over + 32,000
+    assert client.connection._buffered == 0  # no gRPC layer: nothing was admitted
+    assert sorted(client.connection.streams) == [1, 3]  # 96,000 bytes held, window still granted
+
+
+def test_admission_reserves_declared_lengths_within_the_budget():
+    connection = http2.Http2Connection(lambda *_: None, limits=Http2Limits(
+        max_buffered_request_bytes=1000))  # fmt: skip
+    first, second = http2.Stream(1, []), http2.Stream(3, [])
+    assert connection.admit(first, 600)
+    assert not connection.admit(second, 401)
+    assert connection.admit(second, 400)
+    connection._forget(1)  # not in `streams`: nothing to forget
+    connection.streams[1] = first
+    connection._forget(1)  # its reservation goes with it
+    assert connection.admit(http2.Stream(5, []), 600)

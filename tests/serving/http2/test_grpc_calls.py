@@ -13,10 +13,11 @@ import grpc
 import hpack
 import pytest
 
-from support.h2_client import data, grpc_message, started
+from support.h2_client import data, grpc_message, setting, started, window_update
 from tfrelay.serving.grpc import http2
+from tfrelay.serving.grpc.http2_limits import Http2Limits
 from tfrelay.serving.grpc.messages import ON_LOOP_BYTES, Inflater, MessageTooLarge
-from tfrelay.serving.grpc.unary_server import UnaryGrpcServer
+from tfrelay.serving.grpc.unary_server import UnaryGrpcServer, buffered_too_much
 from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth
 
 ECHO = "/test.Echo/Echo"
@@ -182,3 +183,85 @@ async def test_a_request_ended_by_its_headers_is_answered_without_a_reset():
     client.read()
     assert _statuses(client)[1] == ("16", UNAUTHENTICATED_MESSAGE)
     assert client.resets() == {}
+
+
+async def _send_as_a_client_would(client, messages: dict[int, bytes], sent: int = 0) -> None:
+    """Sends each stream's whole body, concurrently and within the server's windows, as a real
+    client does (16,384-byte frames, waiting for WINDOW_UPDATEs); a stream answered early stops.
+
+    `sent`: bytes of each body already sent (out of the initial windows). Fails if every stream
+    waits for window the server never grants (the issue 12 deadlock).
+    """
+    connection_window = 65_535 - sent * len(messages)
+    streams = {sid: [65_535 - sent, body[sent:]] for sid, body in messages.items()}
+    for _ in range(10_000):  # bounded: far more rounds than the bodies need
+        frames = []
+        for sid, entry in list(streams.items()):
+            window, body = entry
+            size = min(window, connection_window, 16_384, len(body))
+            if size <= 0 and body:
+                continue
+            chunk, entry[1] = body[:size], body[size:]
+            entry[0] -= size
+            connection_window -= size
+            frames.append(data(sid, chunk, end_stream=not entry[1]))
+            if not entry[1]:
+                del streams[sid]
+        if frames:
+            client.send(*frames)
+        await _settle()  # the server's writes are coalesced to the end of a loop turn
+        for kind, flags, sid, payload in client.read():
+            if kind == http2.WINDOW_UPDATE:
+                if sid == 0:
+                    connection_window += int.from_bytes(payload, "big")
+                elif sid in streams:
+                    streams[sid][0] += int.from_bytes(payload, "big")
+            elif (kind == http2.HEADERS and flags & http2.END_STREAM) or kind == http2.RST_STREAM:
+                streams.pop(sid, None)  # answered: a client stops sending
+        if not streams:
+            return
+        if not frames:
+            pytest.fail(f"deadlock: streams {sorted(streams)} wait for window never granted")
+    pytest.fail("bodies not sent in 10,000 rounds")
+
+
+async def test_concurrent_requests_within_the_buffer_budget_complete_and_one_past_it_is_refused():
+    # 100,000-byte receive limit: 200,000 bytes of unfinished requests per connection. Before
+    # the fix, past that the connection window was withheld until a request finished, and none
+    # could: every stream stalled (issue 12 review).
+    limits = Http2Limits(
+        stream_window=65_535, connection_window=65_535, max_buffered_request_bytes=200_000
+    )
+    server = _server(max_receive_bytes=100_000, limits=limits)
+    client = _client(server)
+    # The client reads whatever comes back (responses are not what is tested here).
+    client.send(
+        http2.frame(http2.SETTINGS, 0, 0, setting(http2.SETTINGS_INITIAL_WINDOW_SIZE, 2**31 - 1)),
+        window_update(0, 2**31 - 1 - 65_535),
+    )
+    bodies = {sid: grpc_message(bytes([sid]) * 45_000) for sid in (1, 3, 5, 7, 9)}
+    for sid, body in bodies.items():  # all five under way: their prefixes arrive together
+        client.send(_headers(client, sid), data(sid, body[:1000]))
+    await _send_as_a_client_would(client, bodies, sent=1000)
+    client.read()
+    statuses = _statuses(client)
+    assert {sid: statuses[sid][0] for sid in (1, 3, 5, 7)} == dict.fromkeys((1, 3, 5, 7), "0")
+    assert statuses[9] == ("8", buffered_too_much(45_005, 200_000))  # 4 x 45,005 + 45,005
+    assert client.connection._buffered == 0
+    echoed = b"".join(f[3] for f in client.received if f[0] == http2.DATA and f[2] == 7)
+    assert echoed == bodies[7]
+
+
+async def test_a_request_refused_for_the_budget_is_refused_at_its_prefix():
+    limits = Http2Limits(max_buffered_request_bytes=100_000)  # raised to 2 x the receive limit
+    server = _server(max_receive_bytes=100_000, limits=limits)
+    client = _client(server)
+    # Two messages of 100,000 bytes with their prefixes fill the 200,000 bytes exactly.
+    client.send(_headers(client, 1), data(1, grpc_message(b"x", declared=99_995)))
+    client.send(_headers(client, 3), data(3, grpc_message(b"x", declared=99_995)))
+    client.send(_headers(client, 5), data(5, grpc_message(b"x", declared=10)))
+    await _settle()
+    client.read()
+    assert _statuses(client) == {5: ("8", buffered_too_much(15, 200_000))}
+    assert client.resets() == {5: http2.NO_ERROR}  # the client may stop sending it
+    assert sorted(client.connection.streams) == [1, 3]
