@@ -103,17 +103,30 @@ class VersionInspection:
     identity: str
 
 
-def listing_identity(files: Mapping[str, FileInfo]) -> str:
+# Files hashed into a listing identity when the storage gives no content hash (local disks):
+# the graph, and the variables index, which holds a crc32c of every tensor, so new weights of the
+# same shapes are other content. Both are small; larger ones are left to their sizes.
+_HASHED_WHEN_NO_CONTENT = (bucket.SAVED_MODEL_PB, bucket.VARIABLES_INDEX)
+_MAX_HASHED_BYTES = 64 << 20
+
+
+def listing_identity(files: Mapping[str, FileInfo], hashes: Mapping[str, str] | None = None) -> str:
     """The identity of a version without a push record checksum: its listing's digest.
 
     Only content-derived fields count: a `touch` or a re-upload of the same bytes changed the
     mtime / generation, and the server used to take the serving version for a reused number,
     fall back to the one before and reload it (issue 13 review).
+
+    Args:
+      files: the version's listing.
+      hashes: {relative path: digest of its bytes} for files whose listing has no content hash.
     """
+    hashes = hashes or {}
     digest = hashlib.sha256()
     for path in sorted(files):
         info = files[path]
-        digest.update(f"{path}\0{info.size}\0{info.content}\0".encode())
+        content = info.content or hashes.get(path, "")
+        digest.update(f"{path}\0{info.size}\0{content}\0".encode())
     return f"listing:{digest.hexdigest()[:32]}"
 
 
@@ -315,7 +328,17 @@ class ModelStorage:
         if verdict.marker is not None and bucket.PUSH_RECORD_FILE in files:
             # Already validated by check_complete (which raised for a bad one).
             identity = bucket.parse_push_record(read(bucket.PUSH_RECORD_FILE)).checksum
-        return VersionInspection(verdict, files, identity or listing_identity(files))
+        if identity is None:
+            hashes = {}
+            if verdict.complete:
+                for relative in _HASHED_WHEN_NO_CONTENT:
+                    info = files.get(relative)
+                    if info is not None and not info.content and info.size <= _MAX_HASHED_BYTES:
+                        # saved_model.pb is cached from the completeness check; the index is
+                        # one small read, once per judged version (not per poll).
+                        hashes[relative] = hashlib.sha256(read(relative)).hexdigest()
+            identity = listing_identity(files, hashes)
+        return VersionInspection(verdict, files, identity)
 
     def check_complete(
         self, version_dir: str, prefer_tflite: bool = False

@@ -198,3 +198,35 @@ def test_latest_n_policy_serves_the_n_highest_complete_versions(model_root, tmp_
         wait_for_version(server.url, "m", 3)
         wait_for_version(server.url, "m", 2)
         assert "1" not in _status(server.url) or _status(server.url)["1"][0] != "AVAILABLE"
+
+
+def test_touching_every_file_of_the_serving_version_reloads_nothing(model_root, tmp_path, caplog):
+    """A `touch` (or `cp` without -p, a re-upload of the same bytes) changes mtimes only: the
+    version is the same content and keeps serving, with no load of any version, and the older
+    version is never brought back (issue 13 review: an mtime in the identity made the server
+    take it for a reused number and roll back to version 1)."""
+    import logging
+    import os
+
+    caplog.set_level(logging.INFO, logger="tfrelay")
+    base = tmp_path / "m"
+    copy_version(model_root / "half_plus_two" / "123", base, 1)
+    copy_version(model_root / "half_plus_three" / "123", base, 2)
+    with InProcessModelServer(_options(base)) as server:
+        wait_for_version(server.url, "m", 2)
+        source = server.server.source
+        polls = source.poll_count
+        wait_until(lambda: source.poll_count >= polls + 2, 30, what="two polls")
+        loads_before = caplog.text.count("Successfully loaded")
+        assert loads_before >= 1  # the log is captured, so the count below means something
+        later = time.time() + 100
+        for path in (base / "2").rglob("*"):
+            os.utime(path, (later, later))
+        # Several polls see the new mtimes (the marker's HEAD notices them and re-judges).
+        polls = source.poll_count
+        wait_until(lambda: source.poll_count >= polls + 4, 60, what="four polls")
+        assert "changed in storage" in caplog.text  # the touch was noticed ...
+        assert caplog.text.count("Successfully loaded") == loads_before  # ... and loaded nothing
+        assert "was reused" not in caplog.text and "replaced in storage" not in caplog.text
+        assert _status(server.url) == {"2": ("AVAILABLE", "OK", "")}
+        assert _predict(server.url) == 4.0
