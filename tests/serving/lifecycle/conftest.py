@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from support.fault_proxy import FaultProxy
+from support.load import ContinuousClient
 from support.models import write_half_plus_two
 from support.servers import moto_s3
 from tfrelay.components.pusher import push
@@ -63,6 +64,25 @@ def s3_client(env: dict[str, str]):
     )
 
 
+def single_thread_clients(url: str, count: int = 2) -> list[ContinuousClient]:
+    """`count` clients of one thread each (not entered yet).
+
+    Order is only meaningful within one thread: a request sent later on thread B can be routed
+    before a switch that thread A's earlier request already saw (issue 13 review). So scenarios
+    check "never the old answer again" per single-thread client.
+    """
+    return [ContinuousClient(url, "m", threads=1) for _ in range(count)]
+
+
+def other_answers_after_first(client: ContinuousClient, value: float, after: float) -> list:
+    """Answers of a single-thread `client` sent after its first `value` (sent >= `after`) that
+    were not `value`: each of its requests starts after the previous one was answered."""
+    first = client.first_answer(value, after)
+    if first is None:
+        return []
+    return [a for a in client.answers if a.sent > first.sent and a.value != value]
+
+
 class Lifecycle:
     """What the scenarios do to the bucket and ask the servers (a fixture: test modules are
     imported by path, so they cannot import each other).
@@ -73,6 +93,8 @@ class Lifecycle:
 
     poll_seconds = POLL_SECONDS
     bucket = BUCKET
+    single_thread_clients = staticmethod(single_thread_clients)
+    other_answers_after_first = staticmethod(other_answers_after_first)
 
     def __init__(self, s3_env: dict[str, str]) -> None:
         self.s3_env = s3_env

@@ -31,44 +31,50 @@ def test_deleting_the_newest_version_makes_every_server_serve_the_previous_one(
             server.start()
         for server in servers:
             wait_for_version(server.url, "m", 2)
-        clients = [ContinuousClient(server.url, "m", threads=2) for server in servers]
+        # Two single-thread clients per server: "never the old answer again" is checked per
+        # thread, where the order of requests is exact (issue 13 review).
+        per_server = [lc.single_thread_clients(server.url, 2) for server in servers]
+        clients = [client for group in per_server for client in group]
         for client in clients:
             client.__enter__()
         try:
-            wait_until(lambda: all(c.count() > 20 for c in clients), 30, what="clients running")
+            wait_until(lambda: all(c.count() > 10 for c in clients), 30, what="clients running")
             deleted_at = time.monotonic()
             assert lc.delete_version(PREFIX, 2) > 3
-            for server, client in zip(servers, clients, strict=True):
-                wait_until(
-                    lambda c=client: c.first_answer(3.0, deleted_at) is not None,
-                    30,
-                    what="the previous version answering",
-                )
-                pickup = client.first_answer(3.0, deleted_at).sent - deleted_at
-                wait_until(lambda s=server: lc.state_of(s.url, 2) == "END", 30, what="2 unloaded")
+            for server, group in zip(servers, per_server, strict=True):
+                for client in group:
+                    wait_until(
+                        lambda c=client: c.first_answer(3.0, deleted_at) is not None,
+                        60,
+                        what="the previous version answering",
+                    )
+                pickup = min(c.first_answer(3.0, deleted_at).sent for c in group) - deleted_at
+                wait_until(lambda s=server: lc.state_of(s.url, 2) == "END", 60, what="2 unloaded")
                 load = lc.version_states(server.url)[1]["load_seconds"]
-                # Within a poll plus version 1's load time (and slack for 2 cores shared).
                 print(
                     f"rollback: previous version answering {pickup:.2f}s after the delete "
                     f"(its load took {load:.2f}s)"
                 )
-                assert pickup <= lc.poll_seconds + load + 2.0, (pickup, load)
+                # Within a few polls plus version 1's load time: generous, so a loaded 2-core
+                # CI machine passes, yet far below the old behaviour (never).
+                assert pickup <= 3 * lc.poll_seconds + load + 5.0, (pickup, load)
                 assert "is gone from" in server.log()
-                # No answer from the deleted version once the rollback was seen.
-                rolled_back = client.first_answer(3.0, deleted_at).sent
-                assert not [a for a in client.answers if a.sent > rolled_back and a.value == 4.0]
+                # No answer from the deleted version once this thread saw the rollback.
+                for client in group:
+                    assert not lc.other_answers_after_first(client, 3.0, deleted_at)
 
             # The next push takes a number never used before and every server serves it.
             assert lc.push(models[5.0], PREFIX) == 3
-            for server, client in zip(servers, clients, strict=True):
+            for server, group in zip(servers, per_server, strict=True):
                 wait_for_version(server.url, "m", 3)
-                wait_until(lambda c=client: c.first_answer(5.0) is not None, 30)
+                for client in group:
+                    wait_until(lambda c=client: c.first_answer(5.0) is not None, 30)
         finally:
             for client in clients:
                 client.__exit__(None, None, None)
         for client in clients:
             print(f"client: {client.count()} requests, {len(client.failures)} failed")
-            assert client.count() > 100
+            assert client.count() > 50
             assert client.failures == [], client.failures[:3]
     finally:
         for server in servers:

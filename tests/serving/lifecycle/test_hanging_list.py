@@ -12,7 +12,7 @@ from support.load import ContinuousClient
 from support.servers import InProcessModelServer, wait_for_version, wait_until
 from tfrelay.serving.options import ServerOptions
 
-STORAGE_TIMEOUT_SECONDS = 4.0
+STORAGE_TIMEOUT_SECONDS = 10.0
 
 
 def test_hanging_list_of_one_model_is_logged_and_stalls_nothing_else(
@@ -64,7 +64,9 @@ def test_hanging_list_of_one_model_is_logged_and_stalls_nothing_else(
             f"{timeout_logged:.1f}s; model b's version 2 AVAILABLE {pickup:.2f}s after its push "
             f"(load {load:.2f}s); {client.count()} requests to a, {len(client.failures)} failed"
         )
-        assert pickup <= 2 * lc.poll_seconds + load + 2.0, (pickup, load)
+        # Several polls of slack for a loaded 2-core CI machine (issue 13 review), still below
+        # the storage timeout that a poll blocked behind model a's LIST would add.
+        assert pickup <= 3 * lc.poll_seconds + load + 5.0, (pickup, load)
         assert client.failures == [], client.failures[:3]
         errors = server.server.source.watched()["a"].storage.calls.errors_by_kind()
         assert errors.get("timeout", 0) >= 1, errors

@@ -89,7 +89,8 @@ def test_version_failing_only_on_storage_serves_within_a_poll_of_recovery(
                 f"{entry['storage_failures']} storage failures; version 2 AVAILABLE "
                 f"{pickup:.2f}s after recovery (load {load:.2f}s)"
             )
-            assert pickup <= lc.poll_seconds + load + 1.5, (pickup, load)
+            # Several polls of slack: a loaded 2-core CI machine must pass (issue 13 review).
+            assert pickup <= 3 * lc.poll_seconds + load + 5.0, (pickup, load)
             wait_until(lambda: client.first_answer(4.0, recovered_at) is not None, 10)
         assert client.failures == [], client.failures[:3]
         errors = server.server.source.watched()["m"].storage.calls.errors_by_kind()
