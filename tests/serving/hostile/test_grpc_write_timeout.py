@@ -19,7 +19,9 @@ from support.servers import LOOPBACK, free_port
 from tfrelay.serving.grpc.http2_limits import Http2Limits
 from tfrelay.serving.grpc.unary_server import UnaryGrpcServer
 
-TIMEOUT = 0.5
+# Several times the 0.2 s the first test waits before checking the client is still connected
+# (a loaded 2-core CI machine may take a while to queue 8 MB; issue 12 review).
+TIMEOUT = 2.0
 RESPONSE = b"r" * (8 << 20)
 
 
@@ -66,19 +68,19 @@ def test_a_client_that_stops_reading_is_disconnected_after_the_write_timeout(ser
     _call(client)  # 8 MB come back; the client reads none of it
     time.sleep(0.2)
     assert server._connections  # still connected while within the timeout
-    waited = _wait_for_no_connection(server, 5)
+    waited = _wait_for_no_connection(server, TIMEOUT + 5)
     client.close()
     assert not server._connections, "a client that does not read was kept"
-    assert waited < TIMEOUT + 2
+    assert waited < TIMEOUT + 5
 
 
 def test_a_window_left_at_zero_is_enhance_your_calm_after_the_write_timeout(server):
     client = RawClient(LOOPBACK, server.port, [(raw_h2.SETTINGS_INITIAL_WINDOW_SIZE, 0)])
     started = time.monotonic()
     _call(client)
-    client.read_until(goaway_seen, timeout=5)
+    client.read_until(goaway_seen, timeout=TIMEOUT + 5)
     elapsed = time.monotonic() - started
     client.close()
     assert client.goaway()[1] == raw_h2.ENHANCE_YOUR_CALM
-    assert TIMEOUT <= elapsed < TIMEOUT + 2
+    assert TIMEOUT <= elapsed < TIMEOUT + 5
     assert _wait_for_no_connection(server, 5) < 5

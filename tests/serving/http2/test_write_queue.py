@@ -63,7 +63,9 @@ async def test_a_window_left_at_zero_is_enhance_your_calm_after_the_write_timeou
 
 
 async def test_a_window_that_keeps_moving_is_not_a_stall():
-    client = started(limits=SHORT)
+    # Updates every 30 ms against a 2 s timeout: dozens of times the gap, so a loaded machine
+    # cannot turn a late sleep into a stall (issue 12 review; 50 ms raced 30 ms sleeps).
+    client = started(limits=Http2Limits(write_timeout=2.0))
     client.send(
         http2.frame(http2.SETTINGS, 0, 0, setting(http2.SETTINGS_INITIAL_WINDOW_SIZE, 0)),
         client.headers(1, end_stream=True),
