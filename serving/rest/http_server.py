@@ -154,6 +154,13 @@ class HttpProtocol(asyncio.Protocol):
         self._headers: dict[bytes, bytes] = {}
         self._header_bytes = 0
         self._max_header_field = limits.max_header_field_bytes
+        # Chunked trailers are counted from here, past the field limit, so that on_header's
+        # one comparison sends every trailer to _on_trailer (issue 12).
+        self._trailer_base = limits.max_header_field_bytes + 1
+        self._trailer_count = 0
+        # Set at a chunk header, cleared by the chunk's data: what follows the last one is
+        # trailers.
+        self._after_chunk_header = False
         # Bytes of the current head counted across reads (the read it began in is not).
         self._head_bytes = 0
         self._heads_done = 0
@@ -194,6 +201,7 @@ class HttpProtocol(asyncio.Protocol):
         heads_done = self._heads_done
         if phase == _BODY:
             self.deadline = self._sweeper.now + self._limits.body_timeout
+            in_trailers = self._after_chunk_header
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
@@ -214,6 +222,12 @@ class HttpProtocol(asyncio.Protocol):
             self._head_bytes += len(data)
             if self._head_bytes > self._limits.max_header_bytes:
                 self._refuse_head_too_large()
+        elif phase == _BODY and in_trailers and self._after_chunk_header and self._phase == _BODY:
+            # The whole read belongs to the unfinished trailers of a chunked body: counted like
+            # an unfinished head, since httptools buffers a trailer line whole too (issue 12).
+            self._head_bytes += len(data)
+            if self._head_bytes > self._limits.max_header_bytes:
+                self._refuse_trailers_too_large()
 
     def pause_writing(self) -> None:
         """The transport's buffer is over its high-water mark: the peer is not reading."""
@@ -364,14 +378,51 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes = total
         # One comparison per header on the request path: a field can only be too long once
         # the total is (the count is checked on the whole head, in on_headers_complete).
-        if total > self._max_header_field and size > self._max_header_field:
-            self._refuse(
-                431,
-                f"Request header fields too large: a header exceeds the "
-                f"{self._max_header_field} bytes this server accepts",
-            )
-            raise _Refused
+        if total > self._max_header_field:
+            if self._phase == _BODY:
+                self._on_trailer(size, total)
+                return
+            if size > self._max_header_field:
+                self._refuse(
+                    431,
+                    f"Request header fields too large: a header exceeds the "
+                    f"{self._max_header_field} bytes this server accepts",
+                )
+                raise _Refused
         self._headers[name.lower()] = value
+
+    def on_chunk_header(self) -> None:
+        # Only chunked bodies pay for trailer accounting: it restarts at each chunk header,
+        # and trailers follow the last one.
+        self._after_chunk_header = True
+        self._header_bytes = self._trailer_base
+        self._trailer_count = 0
+        self._head_bytes = 0
+
+    def _on_trailer(self, size: int, total: int) -> None:
+        """A trailer field of a chunked body: bounded like the head, then dropped.
+
+        httptools reports trailers through on_header after the head is complete; kept, 200,000
+        of them (22 MB) were held per request and they overwrote the request's own headers
+        (issue 12). Trailers are not kept (as nginx ignores them): nothing in the REST API
+        reads them, and a header the client sent before the body must be the one that counts.
+        """
+        self._trailer_count += 1
+        if (
+            size > self._max_header_field
+            or total - self._trailer_base > self._limits.max_header_bytes
+            or self._trailer_count > self._limits.max_header_count
+        ):
+            self._refuse_trailers_too_large()
+            raise _Refused
+
+    def _refuse_trailers_too_large(self) -> None:
+        self._refuse(
+            431,
+            f"Request header fields too large: the chunked body's trailers exceed "
+            f"{self._limits.max_header_count} fields, {self._max_header_field} bytes in a field "
+            f"or {self._limits.max_header_bytes} bytes in all",
+        )
 
     def on_headers_complete(self) -> None:
         self._heads_done += 1
@@ -403,6 +454,7 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.write(_CONTINUE)
 
     def on_body(self, chunk: bytes) -> None:
+        self._after_chunk_header = False
         self._body_size += len(chunk)
         if self._body_size > self._max_body:  # chunked bodies have no Content-Length
             self._refuse_body_too_large()
@@ -412,6 +464,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._phase = _IDLE
         self.deadline = NEVER
+        self._after_chunk_header = False
         method = self._parser.get_method().decode("latin-1")
         keep_alive = _KEEP if self._parser.should_keep_alive() else _CLOSE
         url = self._url.decode("latin-1")
