@@ -68,6 +68,13 @@ FAILURE_STORAGE = "storage"
 FAILURE_MODEL = "model"
 
 
+def _waits_for_storage(error: object) -> bool:
+    """Whether a failed load is retried without using up --max_num_load_retries: only for
+    storage's passing trouble (timeouts, connections, 5xx, short reads, changing files), not for
+    a denied or missing path, nor an unclassified error (issue 13 review)."""
+    return isinstance(error, StorageError) and error.transient
+
+
 def _identity(candidate: object) -> str | None:
     return getattr(candidate, "identity", None)
 
@@ -96,7 +103,7 @@ class _VersionRecord:
     def status(self) -> VersionStatus:
         if self.error is not None:
             return VersionStatus(self.version, self.state, self.error.code, self.error.message)
-        if self.state == VersionState.START and isinstance(self.last_error, StorageError):
+        if self.state == VersionState.START and _waits_for_storage(self.last_error):
             # Not TF Serving's (its status stays OK while a retry waits), but the one thing an
             # operator needs in an outage: this version waits for storage, not for a fix.
             return VersionStatus(
@@ -433,7 +440,7 @@ class ServableManager:
             return (
                 record is not None
                 and record.state == VersionState.START
-                and isinstance(record.last_error, StorageError)
+                and _waits_for_storage(record.last_error)
             )
 
     # -- request path ----------------------------------------------------------------------------
@@ -670,9 +677,10 @@ class ServableManager:
             if record is None:
                 return
             record.last_error = error
-            if isinstance(error, StorageError) and record.aspired:
+            if _waits_for_storage(error) and record.aspired:
                 # Storage, not the model: give the attempt back and retry until storage answers
-                # or a newer version supersedes this one (then it is no longer aspired).
+                # or a newer version supersedes this one (then it is no longer aspired). Denied,
+                # not found and other storage errors use the budget (issue 13 review).
                 record.attempts -= 1
                 record.storage_failures += 1
                 backoff = min(

@@ -2,14 +2,16 @@
 
 Every call `ModelStorage` makes to a file system goes through `StorageCalls`, which turns any
 exception into a `StorageError` with a `kind` from `classify`. The manager relies on that type:
-a load that failed with a `StorageError` was not the model's fault, so it does not use up
-`--max_num_load_retries` and is retried until storage answers again (issue 13; TF Serving #1738
-turns a long outage into a permanently failed version).
+a load that failed with a transient `StorageError` (TRANSIENT_KINDS) was not the model's fault,
+so it does not use up `--max_num_load_retries` and is retried until storage answers again
+(issue 13; TF Serving #1738 turns a long outage into a permanently failed version). NOT_FOUND,
+DENIED and OTHER use the budget.
 """
 
 from __future__ import annotations
 
 import errno
+import re
 
 from tfrelay.serving.errors import Code, ServingError
 
@@ -38,6 +40,13 @@ KINDS = (
 )
 
 
+# Kinds that are storage's passing trouble: a load that failed so is retried without using up
+# --max_num_load_retries, until storage answers. NOT_FOUND, DENIED (a wrong path or missing
+# permission needs an operator, not patience) and OTHER (which includes a bug in tfrelay's own
+# call) use the budget like a broken model (issue 13 review).
+TRANSIENT_KINDS = frozenset({TIMEOUT, CONNECTION, SERVER_ERROR, SHORT_READ, MISMATCH, CHANGED})
+
+
 class StorageError(ServingError):
     """Storage could not give us a version's files (or its listing) intact.
 
@@ -50,6 +59,11 @@ class StorageError(ServingError):
     def __init__(self, message: str, kind: str = OTHER) -> None:
         super().__init__(Code.UNAVAILABLE, message)
         self.kind = kind
+
+    @property
+    def transient(self) -> bool:
+        """Whether retrying without a budget makes sense (kind in TRANSIENT_KINDS)."""
+        return self.kind in TRANSIENT_KINDS
 
 
 # Exception class names (anywhere in the cause chain) and the kind they stand for. Matched by
@@ -68,14 +82,16 @@ _KIND_OF_TYPE_NAME = (
     ("ConnectionError", CONNECTION),
     ("ProtocolError", CONNECTION),
 )
-_SERVER_ERROR_WORDS = (
-    "SlowDown",
-    "ServiceUnavailable",
-    "InternalError",
-    "503",
-    "500",
-    "502",
-    "504",
+# Error codes object stores send with a 5xx (or 429-like throttling): S3's and GCS's names.
+_SERVER_ERROR_CODES = frozenset(
+    {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"}
+)
+_DENIED_CODES = frozenset({"AccessDenied", "Forbidden", "InvalidAccessKeyId", "AllBucketsDenied"})
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
+# Text fallbacks, matched as whole tokens: "(InternalError)" in botocore's message, or a bare
+# status code not inside a path or number ("/m/1500/" is not a 500; issue 13 review).
+_SERVER_ERROR_TEXT = re.compile(
+    r"(?<![\w/.-])(?:500|502|503|504|SlowDown|ServiceUnavailable|InternalError)(?![\w/.-])"
 )
 _CONNECTION_ERRNOS = {
     errno.ECONNREFUSED,
@@ -96,8 +112,28 @@ def _chain(err: BaseException) -> list[BaseException]:
     return seen
 
 
+def _status_and_code(item: BaseException) -> tuple[int | None, str | None]:
+    """The HTTP status and error code an exception carries (botocore's ClientError `response`,
+    aiohttp's `status`, gcsfs's HttpError `code`), by attribute so no client is imported."""
+    response = getattr(item, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error") or {}
+        meta = response.get("ResponseMetadata") or {}
+        status = meta.get("HTTPStatusCode")
+        code = error.get("Code")
+        return (status if isinstance(status, int) else None), (str(code) if code else None)
+    for attribute in ("status", "code"):
+        value = getattr(item, attribute, None)
+        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+            return value, None
+    return None, None
+
+
 def classify(err: BaseException) -> str:
     """Names the kind of a storage failure.
+
+    Exception types and the status codes exceptions carry decide; message text only as a last
+    resort and then as whole tokens, since messages contain paths (issue 13 review).
 
     Args:
       err: whatever a file system call raised.
@@ -117,14 +153,24 @@ def classify(err: BaseException) -> str:
                 return kind
         if isinstance(item, OSError) and item.errno in _CONNECTION_ERRNOS:
             return CONNECTION
-    text = " ".join(str(item) for item in chain)
-    if any(word in text for word in _SERVER_ERROR_WORDS):
-        return SERVER_ERROR
+    for item in chain:
+        status, code = _status_and_code(item)
+        if code in _SERVER_ERROR_CODES or (status is not None and (status >= 500 or status == 429)):
+            return SERVER_ERROR
+        if code in _DENIED_CODES or status in (401, 403):
+            return DENIED
+        if code in _NOT_FOUND_CODES or status == 404:
+            return NOT_FOUND
     for item in chain:
         if isinstance(item, FileNotFoundError):
             return NOT_FOUND
-        if isinstance(item, PermissionError) or "AccessDenied" in str(item):
+        if isinstance(item, PermissionError):
             return DENIED
+    text = " ".join(str(item) for item in chain)
+    if _SERVER_ERROR_TEXT.search(text):
+        return SERVER_ERROR
+    if "AccessDenied" in text:
+        return DENIED
     return OTHER
 
 

@@ -183,3 +183,47 @@ def test_gcs_version_is_discovered_and_served(model_root, tmp_path):
         with ModelServerProcess(flags, log_path=tmp_path / "server.log", env=env) as server:
             wait_for_version(server.url, "m", 7)
             assert _predict(server.url) == 3.0
+
+
+def test_storage_errors_are_classified_by_type_and_status_not_by_path_text():
+    """Real exception objects as the clients raise them (issue 13 review): a path holding "500"
+    is no server error, and only passing trouble is retried without a budget."""
+    from botocore.exceptions import ClientError
+
+    from tfrelay.serving.storage import errors
+
+    def client_error(code: str, status: int) -> ClientError:
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": code},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
+            "GetObject",
+        )
+
+    missing = FileNotFoundError(2, "No such file", "/models/m/1500/saved_model.pb")
+    assert errors.classify(missing) == errors.NOT_FOUND
+    assert errors.classify(OSError(5, "odd failure reading /models/m/500/x")) == errors.OTHER
+    assert errors.classify(client_error("SlowDown", 503)) == errors.SERVER_ERROR
+    assert errors.classify(client_error("InternalError", 500)) == errors.SERVER_ERROR
+    assert errors.classify(client_error("AccessDenied", 403)) == errors.DENIED
+    assert errors.classify(client_error("NoSuchKey", 404)) == errors.NOT_FOUND
+    # s3fs's translation keeps the ClientError as the cause: the status still decides.
+    try:
+        try:
+            raise client_error("ServiceUnavailable", 503)
+        except ClientError as err:
+            raise OSError(5, "Service unavailable for /models/m/1/variables") from err
+    except OSError as wrapped:
+        assert errors.classify(wrapped) == errors.SERVER_ERROR
+    assert errors.classify(PermissionError(13, "denied", "/models/m/1")) == errors.DENIED
+    assert errors.classify(AttributeError("a bug in our own call")) == errors.OTHER
+    transient = {kind for kind in errors.KINDS if errors.StorageError("x", kind).transient}
+    assert transient == {
+        "timeout",
+        "connection",
+        "server_error",
+        "short_read",
+        "mismatch",
+        "changed",
+    }

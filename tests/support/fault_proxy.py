@@ -1,7 +1,8 @@
 """A fault-injecting HTTP proxy for the S3 endpoint (moto_server), of the test suite's own.
 
 The model server talks to the proxy (its S3_ENDPOINT); tests write to moto directly. Rules pick
-requests by method, path and query and then hold them, answer 503 SlowDown, drop the
+requests by method, path and query and then hold them, answer 503 SlowDown or 403
+AccessDenied, drop the
 connection, or cut the response body: either with the full Content-Length (the client sees a
 short read) or with a Content-Length that matches the cut (storage that lies, which only
 tfrelay's own verification can catch). Everything stays on 127.0.0.1.
@@ -24,6 +25,7 @@ SLOW_DOWN = "503"
 DROP = "drop"
 CUT = "cut"
 CORRUPT = "corrupt"
+DENY = "403"
 
 _HOP_HEADERS = {
     "connection",
@@ -36,6 +38,10 @@ _SLOW_DOWN_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message></Error>"
 )
+_DENIED_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message></Error>"
+)
 # No hold lasts longer than this, whatever a test forgets to release.
 MAX_HOLD_SECONDS = 120.0
 
@@ -45,7 +51,8 @@ class Rule:
     """Which requests to break, and how.
 
     Attributes:
-      action: HOLD, SLOW_DOWN, DROP, CUT or CORRUPT (same length, bytes flipped).
+      action: HOLD, SLOW_DOWN, DENY (403 AccessDenied), DROP, CUT or CORRUPT (same length,
+        bytes flipped).
       method: "GET", "HEAD", ... or None for any.
       path_contains: a substring of the request path, or None for any.
       query_contains: a substring of the query string ("list-type" picks LISTs), or None.
@@ -117,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         elif rule is not None and rule.action == SLOW_DOWN:
             self._send(503, [("Content-Type", "application/xml")], _SLOW_DOWN_BODY)
+            return
+        elif rule is not None and rule.action == DENY:
+            self._send(403, [("Content-Type", "application/xml")], _DENIED_BODY)
             return
         status, headers, payload = proxy._forward(self.command, self.path, self.headers, body)
         if rule is not None and rule.action == CORRUPT and self.command == "GET" and payload:
