@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
+import time
 import zlib
 
 import grpc
@@ -265,3 +267,43 @@ async def test_a_request_refused_for_the_budget_is_refused_at_its_prefix():
     assert _statuses(client) == {5: ("8", buffered_too_much(15, 200_000))}
     assert client.resets() == {5: http2.NO_ERROR}  # the client may stop sending it
     assert sorted(client.connection.streams) == [1, 3]
+
+
+async def test_at_most_two_large_inflations_run_at_once_server_wide():
+    # 100 concurrent gzip bombs inflated on the default executor at once: ~1.5 GiB (issue 12
+    # review). The deserializer runs in the inflating thread, inside the cap: it counts.
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def deserialize(message: bytes) -> bytes:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)  # overlap, were the cap missing
+        with lock:
+            running[0] -= 1
+        return message[:1]
+
+    async def first_byte(request: bytes, context) -> bytes:
+        return request
+
+    server = UnaryGrpcServer("127.0.0.1", 0, max_receive_bytes=4 * 1024 * 1024)
+    handler = grpc.unary_unary_rpc_method_handler(
+        first_byte, request_deserializer=deserialize, response_serializer=bytes
+    )
+    server.add_registered_method_handlers("test.Echo", {"Echo": handler})
+    server._loop = asyncio.get_running_loop()
+    client = _client(server)
+    message = grpc_message(gzip.compress(b"\1" * (2 * ON_LOOP_BYTES)), compressed=True)
+    streams = range(1, 13, 2)
+    for sid in streams:
+        client.send(_headers(client, sid, [("grpc-encoding", "gzip")]), data(sid, message, True))
+    await _settle()
+    assert server._inflations.locked()  # two run, the other four wait their turn
+    for _ in range(500):  # bounded: 5 s for six 0.02 s inflations
+        await asyncio.sleep(0.01)
+        client.read()
+        if len(_statuses(client)) == len(streams):
+            break
+    assert _statuses(client) == dict.fromkeys(streams, ("0", ""))
+    assert most[0] <= 2
+    assert not server._inflations.locked()
