@@ -145,7 +145,7 @@ class HttpProtocol(asyncio.Protocol):
         self._flow: FlowControl | None = None
         self._parser = httptools.HttpRequestParser(self)
         # Answers in request order, each [asyncio.Task | bytes, _KEEP/_CLOSE/_LINGER_CLOSE,
-        # head]; at most limits.max_pipelined. Requests parsed beyond that wait, unstarted, in
+        # head, request body bytes]; at most limits.max_pipelined. Requests parsed beyond that wait, unstarted, in
         # the backlog (a single read can hold thousands of pipelined requests).
         self._pipeline: collections.deque = collections.deque()
         self._backlog: collections.deque = collections.deque()
@@ -166,6 +166,11 @@ class HttpProtocol(asyncio.Protocol):
         self._heads_done = 0
         self._body: list[bytes] = []
         self._body_size = 0
+        # Body bytes of requests read but not yet answered (their bodies are held), and the
+        # most they may be: up to max_pipelined bodies of max_body_bytes each were 4 GiB per
+        # connection (issue 12). Past it, reading pauses until answers go out.
+        self._unanswered_body_bytes = 0
+        self._body_budget = max_body_bytes
         self._refused = False
         self._closing = False
         self._eof = False
@@ -187,7 +192,7 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = True
         self.deadline = NEVER
         self._sweeper.discard(self)
-        for item, _, _ in self._pipeline:
+        for item, _, _, _ in self._pipeline:
             if isinstance(item, asyncio.Task):
                 item.cancel()
         self._pipeline.clear()
@@ -258,7 +263,11 @@ class HttpProtocol(asyncio.Protocol):
         elif self._phase == _HEAD:
             self._set_deadline(_HEAD, self._limits.header_timeout)
         elif self._phase == _BODY:
-            self._set_deadline(_BODY, self._limits.body_timeout)
+            assert self._flow is not None
+            if self._flow.bodies_held:
+                self.deadline = NEVER  # waiting on the server's answers, not on the client
+            else:
+                self._set_deadline(_BODY, self._limits.body_timeout)
         elif not self._pipeline:
             self._set_deadline(_IDLE, self._limits.idle_timeout)
         else:
@@ -302,7 +311,7 @@ class HttpProtocol(asyncio.Protocol):
         self._refused = True
         self._phase = _IDLE
         self._body = []
-        self._enqueue([response or error_response(status, message), _LINGER_CLOSE, False])
+        self._enqueue([response or error_response(status, message), _LINGER_CLOSE, False, 0])
         self._flush()
 
     def _refuse_head_too_large(self) -> None:
@@ -460,6 +469,33 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse_body_too_large()
             raise _Refused
         self._body.append(chunk)
+        if self._unanswered_body_bytes and (
+            self._unanswered_body_bytes + self._body_size > self._body_budget
+        ):
+            self._hold_body()
+
+    def _hold_body(self) -> None:
+        """Stops reading this body until earlier requests' answers release their bodies.
+
+        The body deadline is suspended meanwhile: the client is not the one that is slow.
+        """
+        assert self._flow is not None
+        self._flow.bodies_full()
+        if self._phase == _BODY:
+            self.deadline = NEVER
+
+    def _release_body(self, size: int) -> None:
+        """An answer went out: its request's body is no longer held."""
+        self._unanswered_body_bytes -= size
+        flow = self._flow
+        assert flow is not None
+        if flow.bodies_held and (
+            not self._unanswered_body_bytes
+            or self._unanswered_body_bytes + self._body_size <= self._body_budget
+        ):
+            flow.bodies_drained()
+            if self._phase == _BODY and not flow.writing_paused:
+                self._set_deadline(_BODY, self._limits.body_timeout)
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
@@ -469,10 +505,13 @@ class HttpProtocol(asyncio.Protocol):
         keep_alive = _KEEP if self._parser.should_keep_alive() else _CLOSE
         url = self._url.decode("latin-1")
         path, _, _ = url.partition("?")
-        request = Request(method, path, url, self._headers, b"".join(self._body))
+        body = b"".join(self._body)
+        request = Request(method, path, url, self._headers, body)
         # Drop the chunks now: kept until the next request, a 40 MB body was held twice.
         self._body = []
-        self._enqueue([request, keep_alive, method == "HEAD"])
+        size = len(body)
+        self._unanswered_body_bytes += size
+        self._enqueue([request, keep_alive, method == "HEAD", size])
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -508,13 +547,15 @@ class HttpProtocol(asyncio.Protocol):
                 return
         while pipeline and not self._closing and not flow.writing_paused:
             entry = pipeline[0]
-            item, keep_alive, head = entry
+            item, keep_alive, head, body_size = entry
             large = None
             if isinstance(item, asyncio.Task):
                 if not item.done():
                     break  # answered in order: wait for it (reading may still resume below)
                 if item.cancelled():
                     pipeline.popleft()
+                    if body_size:
+                        self._release_body(body_size)
                     continue
                 error = item.exception()
                 if error is not None:
@@ -534,6 +575,8 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 data = item
             pipeline.popleft()
+            if body_size:
+                self._release_body(body_size)
             if self._backlog:
                 self._start_backlog()
             transport = self._transport

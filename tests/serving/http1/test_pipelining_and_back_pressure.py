@@ -133,3 +133,37 @@ def test_a_large_answer_to_a_slow_reader_is_written_in_slices_as_it_drains(conne
     assert bytes(received) == one * 2
     # Never more than the high-water mark plus one slice waited in the transport.
     assert transport.most_buffered <= SlowReaderTransport.HIGH_WATER + (1 << 20) + 100
+
+
+def _post(size: int) -> bytes:
+    return b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size + b"b" * size
+
+
+def test_unanswered_bodies_past_the_connections_budget_pause_reading(connect):
+    # The budget is the body limit (MAX_BODY, 1,024 bytes here): 16 pipelined bodies of the
+    # limit each were held at once before (4 GiB per connection with defaults: issue 12).
+    connection = connect(body_timeout=10)
+    connection.hold = asyncio.Event()
+    connection.send(_post(600))
+    assert not connection.transport.reading_paused  # one body alone always fits
+    connection.send(_post(600)[:-100])  # 600 + 500 bytes would pass 1,024 unanswered bytes
+    assert connection.transport.reading_paused
+    assert len(connection.started) == 1
+    # Waiting on the server's answer is not the client's body timeout.
+    assert connection.advance(60) == b""
+    assert not connection.transport.closed
+    data = connection.release()  # the first answer releases its body: reading resumes
+    assert statuses(data) == [200]
+    assert not connection.transport.reading_paused
+    data = connection.send(b"b" * 100)
+    assert statuses(data) == [200]
+    assert [len(request.body) for request in connection.started] == [600, 600]
+
+
+def test_bodies_within_the_budget_are_read_while_earlier_ones_wait(connect):
+    connection = connect()
+    connection.hold = asyncio.Event()
+    connection.send(_post(500) + _post(500))
+    assert not connection.transport.reading_paused
+    assert len(connection.started) == 2
+    assert statuses(connection.release()) == [200, 200]
