@@ -80,3 +80,15 @@ def tensor_protos(draw) -> tensor_pb2.TensorProto:
                 st.binary(min_size=count * itemsize, max_size=count * itemsize)
             )
     return proto
+
+
+@st.composite
+def splits(draw, data: bytes, max_cuts: int = 8) -> list[bytes]:
+    """`data` cut at up to `max_cuts` random places: the reads a server may get it in (the
+    HTTP/1.1 and HTTP/2 targets both feed their streams this way)."""
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=max_cuts)))
+    pieces, last = [], 0
+    for cut in cuts + [len(data)]:
+        pieces.append(data[last:cut])
+        last = cut
+    return [piece for piece in pieces if piece]

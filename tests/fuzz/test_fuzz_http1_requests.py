@@ -15,6 +15,7 @@ import re
 import tracemalloc
 
 from fuzz import harness
+from fuzz.strategies import splits
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -100,16 +101,6 @@ def streams(draw) -> bytes:
             at = draw(st.integers(0, len(data) - 1))
             data[at] = draw(st.integers(0, 255))
     return bytes(data)
-
-
-@st.composite
-def splits(draw, data: bytes) -> list[bytes]:
-    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=8)))
-    pieces, last = [], 0
-    for cut in cuts + [len(data)]:
-        pieces.append(data[last:cut])
-        last = cut
-    return [piece for piece in pieces if piece]
 
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.1 ([1-5]\d\d) [^\r\n]*\r\n")

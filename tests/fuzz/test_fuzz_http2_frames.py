@@ -18,6 +18,7 @@ import tracemalloc
 
 import hpack
 from fuzz import harness
+from fuzz.strategies import splits
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -89,16 +90,6 @@ def connections(draw) -> bytes:
     return bytes(data)
 
 
-@st.composite
-def splits(draw, data: bytes) -> list[bytes]:
-    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=6)))
-    pieces, last = [], 0
-    for cut in cuts + [len(data)]:
-        pieces.append(data[last:cut])
-        last = cut
-    return [piece for piece in pieces if piece]
-
-
 async def drive(pieces: list[bytes]) -> tuple[Client, bytes, int]:
     """Feeds the pieces to a new connection; (client, all bytes written, bytes kept)."""
 
@@ -127,7 +118,7 @@ async def drive(pieces: list[bytes]) -> tuple[Client, bytes, int]:
 @given(st.data(), connections())
 @harness.counted(NAME)
 def check_frames(data, stream: bytes) -> None:
-    pieces = data.draw(splits(stream))
+    pieces = data.draw(splits(stream, max_cuts=6))
     tracemalloc.start()
     try:
         client, written, kept = asyncio.run(drive(pieces))
