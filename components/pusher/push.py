@@ -566,7 +566,18 @@ class _BasePath:
         return mark
 
     def write_high_water_mark(self, number: int) -> None:
-        """Records `number` as used (one small object, written whole)."""
+        """Records `number` as used (one small object, written whole); never lowers the mark.
+
+        The mark is read again right before the write and the higher of the two is written:
+        pusher B may have claimed 7 after pusher A read the mark and claimed 6, and A's blind
+        write of 6 would let 7 be used twice (issue 13 review). Object stores without
+        conditional writes leave a window between this read and the write; the claim itself
+        (an exclusive mkdir on local disks) is what keeps two pushers off one number.
+
+        Raises:
+          PushError: the mark exists but is unreadable.
+        """
+        number = max(number, self.read_high_water_mark())
         data = _encode(
             {
                 "version": number,
@@ -832,6 +843,8 @@ def push_model(
             # Before any file of the version: once a reader can see the number, it is used.
             try:
                 base.write_high_water_mark(number)
+            except PushError:
+                raise
             except Exception as err:
                 raise _storage_error(
                     err,

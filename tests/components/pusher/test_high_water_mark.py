@@ -70,3 +70,19 @@ def test_a_bucket_pushed_before_the_mark_existed_continues_from_its_listing(save
     (base / bucket.HIGH_WATER_MARK_FILE).unlink()
     (base / "7").mkdir()  # another writer's directory
     assert _push(saved_models["half_plus_three"], base).version == 8
+
+
+def test_a_late_writer_of_a_lower_number_does_not_lower_the_mark(saved_models, tmp_path):
+    """Two pushers: B claimed 7 and recorded it; A, which had claimed 6, records 6 afterwards.
+    The mark stays 7, so the next push takes 8, not 7 again (issue 13 review)."""
+    from tfrelay.serving.storage.filesystem import filesystem_for
+
+    root = tmp_path / "m"
+    pusher_b = push._BasePath(str(root), filesystem_for(str(root)))
+    pusher_a = push._BasePath(str(root), filesystem_for(str(root)))
+    pusher_b.write_high_water_mark(7)
+    pusher_a.write_high_water_mark(6)
+    assert json.loads((root / bucket.HIGH_WATER_MARK_FILE).read_text())["version"] == 7
+    assert pusher_a.read_high_water_mark() == 7
+    assert _push(saved_models["half_plus_two"], root).version == 8
+    assert json.loads((root / bucket.HIGH_WATER_MARK_FILE).read_text())["version"] == 8
