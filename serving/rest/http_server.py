@@ -330,15 +330,21 @@ class HttpProtocol(asyncio.Protocol):
         """Stops sending, then drops what the client still sends for a moment, then closes.
 
         Closing a socket with unread input makes the kernel send a reset, which can destroy
-        the answer before the client read it (nginx's lingering close).
+        the answer before the client read it (nginx's lingering close). TLS cannot half-close
+        (`can_write_eof()` is False): it lingers all the same, without the EOF, since the
+        reset is the same (closed at once before, so a 413/431/408 over TLS could be lost while
+        the body still arrived: issue 12). The client has the answer's length and
+        `connection: close`. Lingering is bounded by time only, as nginx's: discarding costs
+        no memory, and a byte bound would reset the uploads the linger is for.
         """
         transport = self._transport
         assert transport is not None and self._flow is not None
         self._closing = True
-        if not transport.can_write_eof() or self._limits.linger_seconds <= 0:
+        if self._limits.linger_seconds <= 0:
             transport.close()
             return
-        transport.write_eof()
+        if transport.can_write_eof():
+            transport.write_eof()
         self._flow.queue_drained()
         if self._flow.writing_paused:
             self._set_deadline(_SEND, self._limits.send_timeout)

@@ -101,6 +101,17 @@ class Connection:
         self.run()
         return self.transport.take()
 
+    def lingers_then_closes(self) -> bool:
+        """Whether a refused connection stays open, dropping input, for linger_seconds and
+        then closes (on any transport: TLS cannot half-close, and lingers too, issue 12)."""
+        if self.transport.closed or not self.protocol._closing:
+            return False
+        self.advance(self.protocol._limits.linger_seconds / 2)
+        if self.transport.closed:
+            return False
+        self.advance(self.protocol._limits.linger_seconds)
+        return self.transport.closed
+
     def close(self) -> None:
         self.loop.close()
         asyncio.set_event_loop(None)

@@ -57,7 +57,7 @@ def test_an_absurd_chunk_size_gets_400_at_once(connect):
         + b"\r\nabc"
     )
     assert statuses(data) == [400]
-    assert connection.transport.closed
+    assert connection.lingers_then_closes()
 
 
 def test_a_huge_but_valid_chunk_size_is_refused_when_its_bytes_pass_the_limit(connect):
@@ -89,3 +89,16 @@ def test_a_body_within_the_limit_is_served_and_the_connection_kept(connect):
     assert statuses(data) == [200, 200]
     assert data.count(b"POST /p") == 2
     assert not connection.transport.closed
+
+
+def test_without_half_close_as_on_tls_a_refusal_still_lingers_before_closing(connect):
+    # TLS transports cannot write EOF; they were closed at once, so the kernel's reset (the
+    # body still arriving) could destroy the 413 before the client read it (issue 12).
+    connection = connect()
+    assert not connection.transport.can_write_eof()
+    head = b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (10 * MAX_BODY)
+    assert statuses(connection.send(head)) == [413]
+    assert not connection.transport.closed and not connection.transport.reading_paused
+    for _ in range(5):
+        assert connection.send(b"x" * MAX_BODY) == b""  # read and dropped, nothing written
+    assert connection.lingers_then_closes()

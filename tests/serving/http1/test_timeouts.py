@@ -17,7 +17,7 @@ def test_a_partial_head_gets_408_after_the_header_timeout(connect):
     data = connection.advance(2)
     assert statuses(data) == [408]
     assert b"request headers" in data
-    assert connection.transport.closed
+    assert connection.lingers_then_closes()
 
 
 def test_a_slowloris_trickle_does_not_extend_the_header_timeout(connect):
@@ -65,7 +65,7 @@ def test_a_head_timing_out_behind_an_answer_in_flight_gets_408_after_that_answer
     connection.send(get(b"/first") + b"GET /second HTTP/1.1\r\n")
     connection.advance(HEAD_TIMEOUT + 1)
     assert statuses(connection.release()) == [200, 408]
-    assert connection.transport.closed
+    assert connection.lingers_then_closes()
 
 
 def test_a_refusal_queued_behind_a_slow_answer_waits_for_it_even_across_a_write_pause(connect):
