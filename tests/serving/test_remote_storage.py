@@ -227,3 +227,26 @@ def test_storage_errors_are_classified_by_type_and_status_not_by_path_text():
         "mismatch",
         "changed",
     }
+
+
+def test_a_hanging_model_config_file_read_ends_at_its_deadline(s3_env, monkeypatch):
+    """--model_config_file in a bucket that stops answering: the read fails at its deadline with
+    the file named, instead of holding the config reload forever (issue 13 review)."""
+    from support.fault_proxy import HOLD, FaultProxy, Rule
+    from tfrelay.serving.config.config_file import ConfigFileError, read_config_text
+
+    _s3_client(s3_env).put_object(Bucket=BUCKET, Key="config/hang.config", Body=b"x")
+    with FaultProxy(s3_env["S3_ENDPOINT"]) as proxy:
+        for name, value in {**s3_env, "S3_ENDPOINT": proxy.endpoint}.items():
+            monkeypatch.setenv(name, value)
+        assert read_config_text(f"s3://{BUCKET}/config/hang.config", timeout_seconds=10) == "x"
+        hold = proxy.add(Rule(HOLD, method="GET", path_contains="/config/hang.config"))
+        started = time.monotonic()
+        try:
+            with pytest.raises(ConfigFileError, match=r"hang\.config.*no answer within 2s"):
+                read_config_text(f"s3://{BUCKET}/config/hang.config", timeout_seconds=2)
+        finally:
+            hold.release()
+        assert hold.hits >= 1
+        # Well before the proxy's own 120 s hold limit: the deadline ended it.
+        assert time.monotonic() - started < 60
