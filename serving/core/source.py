@@ -10,8 +10,10 @@ A complete version is re-checked with one HEAD of its publish marker per poll wh
 aspired, so a version deleted and pushed again under the same number between two polls is seen
 as the new content it is. Versions that vanish, or whose number now holds other content, are
 not aspired: the manager loads the latest remaining version first and then unloads them, as TF
-Serving does (issue 13). Each model is polled on its own thread, so a hanging LIST of one model
-delays no other model, load or request.
+Serving does (issue 13). Models are polled on a pool of `POLL_THREADS` threads shared by all
+models (not one thread each); a poll still running is skipped by the next round, and each
+storage call has a deadline, so a hanging LIST of one model delays no other model, load or
+request while fewer than `POLL_THREADS` models hang at once.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from tfrelay.serving.storage.model_storage import (
 
 logger = logging.getLogger(__name__)
 
+# Threads polling models (shared by all models): more models than this whose storage hangs at
+# the same time queue the others' polls until a storage deadline frees a thread.
+POLL_THREADS = 8
 # Polling an object store more often than this is logged as a cost warning (TF Serving #1291).
 _REMOTE_POLL_COST_WARNING_SECONDS = 5.0
 
@@ -121,7 +126,7 @@ class StorageSource:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pollers = ThreadPoolExecutor(8, thread_name_prefix="tfrelay-poll")
+        self._pollers = ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="tfrelay-poll")
         self.poll_count = 0
 
     def set_models(self, models: Sequence[ModelConfig]) -> None:
@@ -192,7 +197,7 @@ class StorageSource:
                 self._wake.wait()
 
     def poll_once(self) -> None:
-        """Polls every watched model once, each on its own thread.
+        """Polls every watched model once, on the shared poll pool.
 
         Waits for the polls at most one poll interval (at least 1 s): a model whose storage
         hangs keeps its poll running in the background (bounded by --storage_timeout_seconds)
