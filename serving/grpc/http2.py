@@ -862,9 +862,30 @@ class Http2Connection(asyncio.Protocol):
         )
         self.write_now()  # at once: not deferred behind other connections
         self._buffer = b""
-        self.close()
-        self._closed = True
+        self._closed = True  # nothing more is processed: `data_received` discards
         self._cancel_timers()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-closes after a GOAWAY and reads (discarding) for `abort_linger` s, then closes.
+
+        Closing with the client's frames unread makes the kernel send a TCP RST, which can
+        destroy the GOAWAY before the client reads it (issue 12 review; loopback delivered it
+        by luck). After write_eof the client reads the GOAWAY and then EOF, and closes.
+        """
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        try:
+            half_close = self.limits.abort_linger > 0 and transport.can_write_eof()
+        except NotImplementedError:  # a transport that cannot half-close closes at once
+            half_close = False
+        if not half_close:
+            self.close()
+            return
+        transport.write_eof()
+        transport.resume_reading()  # paused while its buffer was full: drain the input
+        asyncio.get_running_loop().call_later(self.limits.abort_linger, self.close)
 
     def on_deadline(self, now: float) -> None:
         """The periodic check of the connection's time limits (a `TimeoutSweeper` calls it at

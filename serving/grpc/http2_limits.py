@@ -64,6 +64,8 @@ class Http2Limits:
         may go without receiving anything.
       max_settings_entries: settings per SETTINGS frame.
       close_grace: seconds a closed connection keeps flushing before it is aborted.
+      abort_linger: seconds a connection ended by a connection error (GOAWAY) keeps reading
+        and discarding, half-closed, before it closes (so no RST destroys the GOAWAY).
       resets: RST_STREAM frames received or sent.
       pings: PING frames received.
       settings: SETTINGS frames received.
@@ -82,6 +84,7 @@ class Http2Limits:
     max_buffered_request_bytes: int = 512 * 1024 * 1024
     max_settings_entries: int = 32
     close_grace: float = 2.0
+    abort_linger: float = 1.0
     preface_timeout: float = 10.0
     request_timeout: float = 60.0
     resets: Budget = field(default_factory=Budget)

@@ -106,3 +106,14 @@ def test_half_open_streams_past_100_are_refused(target, client):
     assert min(resets) == 201  # the first 100 streams stay open, half-open
     assert client.goaway() is None
     assert target.rss_bytes() - before < RSS_GROWTH_BYTES
+
+
+def test_the_goaway_of_a_connection_error_survives_frames_the_client_keeps_sending(target, client):
+    # Closing with the client's bytes unread made the kernel answer with a TCP RST, which can
+    # destroy the GOAWAY before the client reads it (issue 12 review): the server now
+    # half-closes and reads (discarding) for a second first.
+    too_large = struct.pack(">I", 1 << 20)[1:] + bytes([raw_h2.DATA, 0]) + struct.pack(">I", 1)
+    # 16 MiB: more than the kernel buffers between the two, so some is read after the error.
+    assert client.send(too_large + b"\0" * (16 << 20)), "the server reset the connection"
+    client.read_until(lambda frames: False, timeout=QUICK_SECONDS * 5)  # until its EOF
+    assert client.goaway()[1] == raw_h2.FRAME_SIZE_ERROR
