@@ -136,3 +136,58 @@ def test_http_1_0_closes_after_the_response(port):
 def test_malformed_requests_get_400_and_the_server_keeps_serving(port):
     assert _exchange(port, b"NOT AN HTTP REQUEST\r\n\r\n").startswith(b"HTTP/1.1 400")
     assert _exchange(port, b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n").endswith(b"GET /after 0 ")
+
+
+def test_a_413_over_tls_reaches_a_client_still_sending_its_body(tmp_path):
+    # TLS cannot half-close; the server closed at once after the 413, and the reset that
+    # unread body bytes cause could destroy the answer. It now lingers (issue 12).
+    import ssl
+    from dataclasses import replace
+
+    from support.certs import CertificateAuthority
+    from tfrelay.serving.rest.limits import DEFAULT_LIMITS
+
+    ca = CertificateAuthority(tmp_path, "ca")
+    pair = ca.issue("localhost", server=True)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(str(pair.cert_path), str(pair.key_path))
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder = {}
+    # A generous linger: the client must only finish sending within it, even on a loaded CI.
+    limits = replace(DEFAULT_LIMITS, linger_seconds=30)
+
+    async def main():
+        holder["server"] = await start_http_server(
+            _echo, "127.0.0.1", 0, LIMIT, _too_large, server_context, limits
+        )
+        started.set()
+
+    thread = threading.Thread(
+        target=lambda: (loop.run_until_complete(main()), loop.run_forever()), daemon=True
+    )
+    thread.start()
+    assert started.wait(10)
+    tls_port = holder["server"].sockets[0].getsockname()[1]
+    client_context = ssl.create_default_context(cadata=ca.cert_pem)
+    try:
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=20) as raw:
+            with client_context.wrap_socket(raw, server_hostname="localhost") as sock:
+                body = 4 * 1024 * 1024
+                sock.sendall(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % body)
+                piece = b"x" * 65536
+                for _ in range(body // len(piece)):  # the whole body, after the 413 is sent
+                    sock.sendall(piece)
+                received = b""
+                while not _complete(received):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    received += chunk
+        assert received.startswith(b"HTTP/1.1 413 "), received[:200]
+        assert b"too large" in received
+    finally:
+        loop.call_soon_threadsafe(holder["server"].close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
