@@ -16,7 +16,9 @@ Completeness rule (readers), which protects against any writer, not only ours (T
 #1086, #572): a version is loadable only when
 
 1. its publish marker is present;
-2. if it carries a push record, every file the record lists is present with the recorded size;
+2. if it carries a push record, every file the record lists is present with the recorded size
+   (a record that is not a valid one, see `parse_push_record`, makes the version broken: never
+   served);
 3. the SavedModel's own references are satisfied: `variables/variables.index` and every
    `variables.data-NNNNN-of-MMMMM` shard when the graph has variables, and every asset file the
    MetaGraph names;

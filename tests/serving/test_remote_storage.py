@@ -7,7 +7,6 @@ import os
 import pathlib
 import time
 
-import boto3
 import httpx
 import pytest
 
@@ -17,6 +16,7 @@ from support.servers import (
     ModelServerProcess,
     gcs_emulator,
     moto_s3,
+    s3_client,
     wait_for_version,
     wait_until,
 )
@@ -29,18 +29,8 @@ POLL_SECONDS = 0.5
 @pytest.fixture(scope="module")
 def s3_env(tmp_path_factory):
     with moto_s3(tmp_path_factory.mktemp("moto")) as env:
-        _s3_client(env).create_bucket(Bucket=BUCKET)
+        s3_client(env).create_bucket(Bucket=BUCKET)
         yield env
-
-
-def _s3_client(env):
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://{env['S3_ENDPOINT']}",
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_REGION"],
-    )
 
 
 def _files_marker_last(local_dir: pathlib.Path) -> list[pathlib.Path]:
@@ -53,7 +43,7 @@ def _files_marker_last(local_dir: pathlib.Path) -> list[pathlib.Path]:
 def upload_s3(
     env, local_dir: pathlib.Path, prefix: str, skip_marker: bool = False, only_marker: bool = False
 ):
-    client = _s3_client(env)
+    client = s3_client(env)
     for path in _files_marker_last(local_dir):
         is_marker = path.name == "saved_model.pb"
         if (skip_marker and is_marker) or (only_marker and not is_marker):
@@ -235,7 +225,7 @@ def test_a_hanging_model_config_file_read_ends_at_its_deadline(s3_env, monkeypat
     from support.fault_proxy import HOLD, FaultProxy, Rule
     from tfrelay.serving.config.config_file import ConfigFileError, read_config_text
 
-    _s3_client(s3_env).put_object(Bucket=BUCKET, Key="config/hang.config", Body=b"x")
+    s3_client(s3_env).put_object(Bucket=BUCKET, Key="config/hang.config", Body=b"x")
     with FaultProxy(s3_env["S3_ENDPOINT"]) as proxy:
         for name, value in {**s3_env, "S3_ENDPOINT": proxy.endpoint}.items():
             monkeypatch.setenv(name, value)

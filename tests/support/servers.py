@@ -213,6 +213,19 @@ def moto_s3(log_dir: pathlib.Path) -> Iterator[dict[str, str]]:
         log.close()
 
 
+def s3_client(env: dict[str, str]):
+    """A boto3 S3 client for the endpoint `moto_s3` yields (tests write to it directly)."""
+    import boto3  # here, so importing this module does not need boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://{env['S3_ENDPOINT']}",
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_REGION"],
+    )
+
+
 @contextlib.contextmanager
 def gcs_emulator(log_dir: pathlib.Path) -> Iterator[dict[str, str]]:
     """A GCS JSON-API emulator (gcp-storage-emulator) on loopback.

@@ -8,14 +8,13 @@ import pathlib
 import shutil
 from collections.abc import Callable, Iterator
 
-import boto3
 import pytest
 from tfx.dsl.components.base import base_executor
 from tfx.proto.orchestration import pipeline_pb2
 from tfx.types import artifact, standard_artifacts, standard_component_specs
 
 from support.models import write_half_plus_two
-from support.servers import moto_s3
+from support.servers import moto_s3, s3_client
 from tfrelay.components import properties
 from tfrelay.components.pusher import component, executor
 
@@ -113,22 +112,12 @@ def run_pusher(tmp_path) -> Callable[..., artifact.Artifact]:
     return run
 
 
-def _s3_client(env: dict[str, str]):
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://{env['S3_ENDPOINT']}",
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_REGION"],
-    )
-
-
 @pytest.fixture(scope="module")
 def s3_env(tmp_path_factory) -> Iterator[dict[str, str]]:
     """A real S3 endpoint (moto_server) on loopback with the bucket `models`; yields the
     environment a user would set to reach it."""
     with moto_s3(tmp_path_factory.mktemp("moto")) as env:
-        _s3_client(env).create_bucket(Bucket=S3_BUCKET)
+        s3_client(env).create_bucket(Bucket=S3_BUCKET)
         yield env
 
 
@@ -141,4 +130,4 @@ def s3_bucket(s3_env) -> str:
 @pytest.fixture(scope="module")
 def s3(s3_env):
     """A boto3 client of that endpoint, to look at the bucket independently of tfrelay."""
-    return _s3_client(s3_env)
+    return s3_client(s3_env)

@@ -12,14 +12,13 @@ import os
 import pathlib
 from collections.abc import Iterator
 
-import boto3
 import httpx
 import pytest
 
 from support.fault_proxy import FaultProxy
 from support.load import ContinuousClient
 from support.models import write_half_plus_two
-from support.servers import moto_s3
+from support.servers import moto_s3, s3_client
 from tfrelay.components.pusher import push
 
 BUCKET = "models"
@@ -52,16 +51,6 @@ def models(tmp_path_factory) -> dict[float, pathlib.Path]:
     """Real SavedModels by their answer to x=2: y = 0.5x + b for b = 2, 3, 4."""
     root = tmp_path_factory.mktemp("lifecycle_models")
     return {2 * 0.5 + b: write_half_plus_two(root / f"b{b:g}", a=0.5, b=b) for b in (2.0, 3.0, 4.0)}
-
-
-def s3_client(env: dict[str, str]):
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://{env['S3_ENDPOINT']}",
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_REGION"],
-    )
 
 
 def single_thread_clients(url: str, count: int = 2) -> list[ContinuousClient]:
