@@ -13,7 +13,9 @@ come from): a concurrent-stream limit (REFUSED_STREAM beyond it), header-list, h
 CONTINUATION limits, FRAME_SIZE_ERROR above the advertised frame size, flow control enforced
 both ways (`flow_control.py`), token-bucket budgets for resets, PINGs, SETTINGS and frames that do
 no work (`frame_budget.py`), a write queue that stops reading while the client does not read and
-disconnects it after a timeout.
+disconnects it after a timeout, unfinished request bodies admitted by their declared length
+(`admit`), and time limits on the preface, partial frames and unfinished requests checked by a
+per-server sweep (`on_deadline`), never on the request path.
 
 Request headers are decoded by `header_block.py` (HPACK on `hpack`'s table). Responses use only
 literal-without-indexing fields, so no encoder state exists.
