@@ -198,6 +198,9 @@ _LONG_INTEGER = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+\-])(-?)([1-9][0-9]{
 # rapidjson's bound before it multiplies by 10 once more (DBL_MAX / 10, reader.h ParseNumber).
 _RAPIDJSON_DOUBLE_BOUND = 1.7976931348623157e307
 _UINT64_MAX = 2**64 - 1
+# Every digit to b"0", every other byte to b" ": a run of 20 digits becomes _TWENTY_DIGITS.
+_DIGITS_TO_ZERO = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_TWENTY_DIGITS = b"0" * 20
 
 
 def _long_integers(body: bytes) -> list[tuple[int, bool, bytes]]:
@@ -208,6 +211,10 @@ def _long_integers(body: bytes) -> list[tuple[int, bool, bytes]]:
     Returns:
       (offset of the number, negative, digits) for each, in order.
     """
+    # Most bodies have no such run: a translate and a substring search (~10 ms for 10 MB)
+    # rule that out before the tokenizing regex (~170 ms for 10 MB).
+    if _TWENTY_DIGITS not in body.translate(_DIGITS_TO_ZERO):
+        return []
     return [
         (match.start(), bool(match.group(1)), match.group(2))
         for match in _LONG_INTEGER.finditer(body)
