@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import input_pb2
 
+from support.tensor_protos import claimed_tensor
 from tfrelay.serving.api import classify_regress, predict
 from tfrelay.serving.errors import EXCERPT_CHARS, Code, ServingError
 from tfrelay.serving.grpc.tensors import MAX_FILL_BYTES, proto_to_ndarray
@@ -28,15 +29,7 @@ REFUSED_PEAK_BYTES = 1 << 20
 
 def tensor(dtype: int, dims: list[int], **fields) -> tensor_pb2.TensorProto:
     """A TensorProto with `dims` and the given repeated fields or tensor_content."""
-    proto = tensor_pb2.TensorProto(dtype=dtype)
-    for size in dims:
-        proto.tensor_shape.dim.add(size=size)
-    for name, value in fields.items():
-        if isinstance(value, bytes):
-            setattr(proto, name, value)
-        else:
-            getattr(proto, name).extend(value)
-    return proto
+    return claimed_tensor(dtype, dims, **fields)
 
 
 def tensorflow_reads(proto: tensor_pb2.TensorProto) -> np.ndarray | None:

@@ -5,18 +5,15 @@ each ended, and the connection keeps serving other calls."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 
-import grpc
 import pytest
 
 from support import raw_h2
 from support.raw_h2 import RawClient, frame, goaway_seen, grpc_message
-from support.servers import LOOPBACK, free_port
+from support.servers import LOOPBACK
+from support.unary_grpc_servers import unary_grpc_server
 from tfrelay.serving.grpc.http2_limits import Http2Limits
-from tfrelay.serving.grpc.unary_server import UnaryGrpcServer
 
 # The sweep runs once a second: an end is expected within a few seconds of these.
 LIMITS = Http2Limits(preface_timeout=0.5, request_timeout=1.0)
@@ -30,20 +27,8 @@ def server():
     async def echo(request: bytes, context) -> bytes:
         return request
 
-    loop = asyncio.new_event_loop()
-    grpc_server = UnaryGrpcServer(LOOPBACK, free_port(), limits=LIMITS)
-    handler = grpc.unary_unary_rpc_method_handler(
-        echo, request_deserializer=bytes, response_serializer=bytes
-    )
-    grpc_server.add_registered_method_handlers("test.Echo", {"Echo": handler})
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(grpc_server.start(), loop).result(10)
-    yield grpc_server
-    asyncio.run_coroutine_threadsafe(grpc_server.stop(0), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with unary_grpc_server("test.Echo", "Echo", echo, LIMITS) as grpc_server:
+        yield grpc_server
 
 
 def _closed_by_server(sock: socket.socket) -> bytes:

@@ -14,6 +14,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2
 
 from support.grpc_clients import stubs
+from support.tensor_protos import claimed_tensor
 
 MODEL = "half_plus_two"
 # The server's RSS may grow this much over a whole case (allocator noise, a few small buffers);
@@ -26,15 +27,8 @@ def claimed_request(dims: list[int], **fields) -> predict_pb2.PredictRequest:
     """A Predict on half_plus_two whose input `x` has `dims` and only the given fields."""
     request = predict_pb2.PredictRequest()
     request.model_spec.name = MODEL
-    x = request.inputs["x"]
-    x.dtype = fields.pop("dtype", types_pb2.DT_FLOAT)
-    for size in dims:
-        x.tensor_shape.dim.add(size=size)
-    for name, value in fields.items():
-        if isinstance(value, bytes):
-            setattr(x, name, value)
-        else:
-            getattr(x, name).extend(value)
+    dtype = fields.pop("dtype", types_pb2.DT_FLOAT)
+    request.inputs["x"].CopyFrom(claimed_tensor(dtype, dims, **fields))
     return request
 
 

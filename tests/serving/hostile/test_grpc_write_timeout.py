@@ -5,17 +5,15 @@ disconnected once the timeout passes, and what was queued for them is released."
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 import time
 
-import grpc
 import pytest
 
 from support import raw_h2
 from support.raw_h2 import RawClient, frame, goaway_seen, grpc_message
-from support.servers import LOOPBACK, free_port
+from support.servers import LOOPBACK
+from support.unary_grpc_servers import unary_grpc_server
 from tfrelay.serving.grpc.http2_limits import Http2Limits
 from tfrelay.serving.grpc.unary_server import UnaryGrpcServer
 
@@ -32,20 +30,10 @@ def server():
     async def big(request: bytes, context) -> bytes:
         return RESPONSE
 
-    loop = asyncio.new_event_loop()
-    grpc_server = UnaryGrpcServer(LOOPBACK, free_port(), limits=Http2Limits(write_timeout=TIMEOUT))
-    handler = grpc.unary_unary_rpc_method_handler(
-        big, request_deserializer=bytes, response_serializer=bytes
-    )
-    grpc_server.add_registered_method_handlers("test.Big", {"Get": handler})
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(grpc_server.start(), loop).result(10)
-    yield grpc_server
-    asyncio.run_coroutine_threadsafe(grpc_server.stop(0), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with unary_grpc_server(
+        "test.Big", "Get", big, Http2Limits(write_timeout=TIMEOUT)
+    ) as grpc_server:
+        yield grpc_server
 
 
 def _call(client: RawClient) -> None:
