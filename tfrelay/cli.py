@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from tfrelay.version import __version__
 
+PIPELINE_PYTHON = (3, 10)
+
 # sub-command -> ("module:function" taking argv, one-line help, extra that provides it)
 _SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": (
@@ -72,6 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     target, _, extra = _SUBCOMMANDS[args[0]]
+    if extra == "pipeline" and sys.version_info[:2] != PIPELINE_PYTHON:
+        # TFX 1.16 has wheels for 3.9-3.10 only (issue 14, README "Two stacks"); say so before
+        # an import deep inside the command fails.
+        print(
+            f"tfrelay {args[0]}: the pipeline runs on Python 3.10 (TFX 1.16), and this is "
+            f"Python {sys.version_info[0]}.{sys.version_info[1]}. Use the pipeline's environment "
+            "(after `make setup`: .venv/bin/tfrelay) or pip install 'tfrelay[pipeline]' on "
+            "Python 3.10.",
+            file=sys.stderr,
+        )
+        return 2
     module_name, function_name = target.split(":")
     try:
         module = importlib.import_module(module_name)

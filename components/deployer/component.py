@@ -11,6 +11,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from tfrelay.components.deployer import executor
+from tfrelay.components.deployer import server_command as server_command_module
 from tfrelay.components.deployer.artifacts import ServingEndpoint
 from tfrelay.components.deployer.kubernetes_manifests import KubernetesSettings
 from tfrelay.serving.storage.filesystem import split_url
@@ -26,6 +27,7 @@ POLL_SECONDS_KEY = "poll_seconds"
 KUBERNETES_CONFIG_KEY = "kubernetes_config"
 STATE_DIR_KEY = "state_dir"
 PREFER_TFLITE_KEY = "prefer_tflite_model"
+SERVER_COMMAND_KEY = "server_command"
 
 LOCAL = "local"
 KUBERNETES = "kubernetes"
@@ -45,6 +47,7 @@ class ServingDeployerSpec(types.ComponentSpec):
         KUBERNETES_CONFIG_KEY: ExecutionParameter(type=dict[str, Any], optional=True),
         STATE_DIR_KEY: ExecutionParameter(type=str, optional=True),
         PREFER_TFLITE_KEY: ExecutionParameter(type=int, optional=True),
+        SERVER_COMMAND_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel)}
     OUTPUTS = {ENDPOINT_KEY: ChannelParameter(type=ServingEndpoint)}
@@ -87,6 +90,7 @@ class ServingDeployer(base_component.BaseComponent):
         kubernetes_config: dict[str, Any] | None = None,
         state_dir: str | None = None,
         prefer_tflite_model: bool = False,
+        server_command: str | None = None,
     ) -> None:
         """Constructs a ServingDeployer.
 
@@ -104,6 +108,9 @@ class ServingDeployer(base_component.BaseComponent):
           state_dir: where a local server started here keeps its log (default ~/.tfrelay/servers).
           prefer_tflite_model: the server it starts (or renders) serves model.tflite when a
             version has one (an Optimizer's quantized model).
+          server_command: the `tfrelay-model-server` executable the local target starts (default:
+            $TFRELAY_MODEL_SERVER, else the serving environment `.venv-serving` that `make setup`
+            builds, else the one beside this Python).
 
         Raises:
           ValueError: an unusable target, endpoint, path or Kubernetes setting.
@@ -125,8 +132,15 @@ class ServingDeployer(base_component.BaseComponent):
                     f"base_path with target='kubernetes' (got {base_path!r})"
                 )
             KubernetesSettings.from_dict(kubernetes_config)  # raises on unknown keys
+            if server_command:
+                raise ValueError(
+                    "server_command only applies to target='local'; the cluster runs the server "
+                    "image (kubernetes_config={'image': ...})"
+                )
         elif kubernetes_config:
             raise ValueError("kubernetes_config only applies to target='kubernetes'")
+        if target == LOCAL and server_command:
+            server_command_module.resolve(server_command)  # raises if it is not an executable
         endpoint = endpoint or (DEFAULT_LOCAL_ENDPOINT if target == LOCAL else "")
         if endpoint:
             parsed = urlparse(endpoint)
@@ -147,6 +161,7 @@ class ServingDeployer(base_component.BaseComponent):
             kubernetes_config=kubernetes_config,
             state_dir=state_dir,
             prefer_tflite_model=int(prefer_tflite_model),
+            server_command=server_command,
             serving_endpoint=types.Channel(type=ServingEndpoint),
         )
         super().__init__(spec=spec)

@@ -62,6 +62,7 @@ class Executor(base_executor.BaseExecutor):
                 poll_seconds=float(exec_properties["poll_seconds"]),
                 state_dir=exec_properties.get("state_dir") or local_server.DEFAULT_STATE_DIR,
                 prefer_tflite=prefer_tflite,
+                server_command=exec_properties.get("server_command") or None,
             )
 
         pushed = pushed_model.get_int_custom_property(properties.PUSHED) == 1

@@ -10,12 +10,13 @@ import pathlib
 import signal
 import socket
 import subprocess
-import sys
 import time
 from urllib.parse import urlparse
 
 import httpx
 from absl import logging
+
+from tfrelay.components.deployer import server_command as server_command_module
 
 DEFAULT_STATE_DIR = os.path.join(os.path.expanduser("~"), ".tfrelay", "servers")
 
@@ -91,6 +92,7 @@ def find_or_start(
     state_dir: str = DEFAULT_STATE_DIR,
     start_timeout_seconds: float = 120,
     prefer_tflite: bool = False,
+    server_command: str | None = None,
 ) -> LocalServer:
     """Returns the server at `endpoint`, starting one if none answers.
 
@@ -102,12 +104,15 @@ def find_or_start(
       state_dir: where a started server's log and pid file go.
       start_timeout_seconds: how long a new server may take to answer.
       prefer_tflite: start the server with --prefer_tflite_model.
+      server_command: the tfrelay-model-server executable to start (default: see
+        `server_command.resolve`, the serving environment when there is one).
 
     Returns:
       The server.
 
     Raises:
-      ValueError: a server answers there but serves something else.
+      ValueError: a server answers there but serves something else, or `server_command` is not
+        an executable.
       RuntimeError: a new server did not start (its log is quoted).
     """
     if _answers(endpoint):
@@ -122,7 +127,7 @@ def find_or_start(
     os.makedirs(state_dir, exist_ok=True)
     log_path = os.path.join(state_dir, f"server-{parsed.port}.log")
     command = [
-        os.path.join(os.path.dirname(sys.executable), "tfrelay-model-server"),
+        server_command_module.resolve(server_command),
         f"--rest_api_port={parsed.port}",
         f"--port={_free_port(host)}",
         f"--host={host}",

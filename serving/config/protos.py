@@ -12,6 +12,7 @@ in the default pool.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 from google.protobuf.message import Message
@@ -81,6 +82,19 @@ _pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
 _factory = message_factory.MessageFactory(_pool)
 
 
+def _message_class(descriptor: Any) -> type[Message]:
+    """The generated class for `descriptor` on either stack (issue 14).
+
+    protobuf 4.21 added `message_factory.GetMessageClass` and 5.x removed
+    `MessageFactory.GetPrototype`; the pipeline stack pins protobuf 3.20 (tensorflow-metadata 1.16),
+    which has only the latter.
+    """
+    get_message_class = getattr(message_factory, "GetMessageClass", None)
+    if get_message_class is not None:
+        return get_message_class(descriptor)
+    return _factory.GetPrototype(descriptor)
+
+
 def _declare(schema: str) -> dict[str, type[Message]]:
     file_name, dependencies, messages = _SCHEMAS[schema]
     file_proto = descriptor_pb2.FileDescriptorProto(
@@ -94,7 +108,7 @@ def _declare(schema: str) -> dict[str, type[Message]]:
                 field.type_name = type_name
     _pool.Add(file_proto)
     return {
-        name: _factory.GetPrototype(_pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
+        name: _message_class(_pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
         for name in messages
     }
 

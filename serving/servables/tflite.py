@@ -1,4 +1,5 @@
-"""TFLite models (`model.tflite`, served with `--prefer_tflite_model`) through tf.lite.Interpreter.
+"""TFLite models (`model.tflite`, served with `--prefer_tflite_model`) through LiteRT's interpreter
+(or TensorFlow's own for Select-TF-ops models and on the pipeline stack: `tflite_runtime.py`).
 
 Signatures are found as TF Serving's `TfLiteSession` finds them, plus TFLite's own:
 
@@ -27,6 +28,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 
 from tfrelay.serving import errors
 from tfrelay.serving.errors import Code, ServingError
+from tfrelay.serving.servables import tflite_runtime
 from tfrelay.serving.servables.base import (
     DEFAULT_SERVING_SIGNATURE,
     PREDICT_METHOD,
@@ -94,12 +96,14 @@ class TfLiteServable(Servable):
         self._runner_keys: dict[str, str | None] = {}
         self._input_index: dict[str, int] = {}
         self._output_index: dict[str, int] = {}
+        self.interpreter_runtime = ""
 
     def load(self) -> None:
         with open(os.path.join(self.path, bucket.TFLITE_MODEL), "rb") as f:
             content = f.read()
         content = rewrite_custom_parse_example(content)
-        probe = tf.lite.Interpreter(model_content=content)
+        self.interpreter_runtime = tflite_runtime.runtime_for(content)
+        probe = tflite_runtime.new_interpreter(content, self.interpreter_runtime)
         runner_signatures = probe.get_signature_list()
         if runner_signatures:
             self._signatures_from_runners(probe, runner_signatures)
@@ -118,7 +122,7 @@ class TfLiteServable(Servable):
         pool: queue.LifoQueue = queue.LifoQueue()
         pool.put(probe)
         for _ in range(self._num_interpreters - 1):
-            interpreter = tf.lite.Interpreter(model_content=content)
+            interpreter = tflite_runtime.new_interpreter(content, self.interpreter_runtime)
             if not runner_signatures:
                 interpreter.allocate_tensors()
             pool.put(interpreter)

@@ -103,6 +103,20 @@ def gcs_options(environ: Mapping[str, str]) -> dict:
     return options
 
 
+def _new_filesystem(protocol: str, options: dict) -> fsspec.AbstractFileSystem:
+    if protocol == "gs":
+        # gcsfs 2026 makes `gcsfs.GCSFileSystem` its experimental ExtendedGcsFileSystem unless
+        # GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false. That one first asks the Storage Control gRPC
+        # API for each bucket's layout: against the GCS emulator it retried over TLS until the
+        # test timed out (issue 14). tfrelay's bounded storage calls are written for the JSON API
+        # client, which plain and hierarchical buckets both serve.
+        from gcsfs.core import GCSFileSystem
+
+        return GCSFileSystem(skip_instance_cache=True, **options)
+    # skip_instance_cache: we cache ourselves, keyed on the environment we read.
+    return fsspec.filesystem(protocol, skip_instance_cache=True, **options)
+
+
 @dataclass(frozen=True)
 class _FsKey:
     protocol: str
@@ -160,8 +174,7 @@ def filesystem_for(
         fs = _fs_cache.get(key)
         if fs is None:
             try:
-                # skip_instance_cache: we cache ourselves, keyed on the environment we read.
-                fs = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
+                fs = _new_filesystem(protocol, options)
                 if "config_kwargs" in options:
                     # s3fs's own retry loop (5 attempts with growing sleeps) made one failing
                     # call take ~15 s before anyone heard of it (issue 13); polls retry anyway.

@@ -9,6 +9,10 @@ import pytest
 
 from tfrelay.serving.storage import bucket
 
+# The pipeline relies on this code (the Validator and the pusher run it on the pipeline stack), so
+# `make test` runs these tests on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
+
 
 def _listing(root: pathlib.Path) -> dict[str, int]:
     return {

@@ -18,6 +18,10 @@ from support.servers import InProcessModelServer, ModelServerProcess, wait_for_v
 from tfrelay.serving.config.model_config import parse_model_config_text, to_proto
 from tfrelay.serving.options import ServerOptions
 
+# The pipeline relies on this code (the Validator and the pusher run it on the pipeline stack), so
+# `make test` runs these tests on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
+
 MODEL_SOURCES = ["fixture", "tf_serving_testdata"]
 # tfrelay's own HTTP/2 front end (the default) and grpc.aio must answer alike.
 GRPC_FRONT_ENDS = ["tfrelay", "grpcio"]

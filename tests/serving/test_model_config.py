@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import pathlib
 import subprocess
-import sys
 
 import httpx
 import pytest
 
 from support.models import copy_version
 from support.paths import TF_SERVING_TESTDATA
-from support.servers import InProcessModelServer, ModelServerProcess, wait_for_version, wait_until
+from support.servers import (
+    InProcessModelServer,
+    ModelServerProcess,
+    model_server_executable,
+    wait_for_version,
+    wait_until,
+)
 from tfrelay.serving.config.model_config import (
     ConfigError,
     PolicyKind,
     parse_model_config_text,
 )
 from tfrelay.serving.options import ServerOptions
+
+# The pipeline relies on this code (the Validator and the pusher run it on the pipeline stack), so
+# `make test` runs these tests on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
 
 
 def _predict(url: str, model: str, x: float, suffix: str = "") -> httpx.Response:
@@ -112,7 +121,7 @@ def test_malformed_config_file_at_start_exits_nonzero_naming_the_problem(tmp_pat
     config.write_text(bad.read_text() if bad.exists() else "improperly formatted file")
     result = subprocess.run(
         [
-            str(pathlib.Path(sys.executable).parent / "tfrelay-model-server"),
+            model_server_executable(),
             f"--model_config_file={config}",
         ],
         capture_output=True,

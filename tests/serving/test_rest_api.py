@@ -17,6 +17,10 @@ import pytest
 from support.paths import TF_SERVING_TESTDATA
 from support.servers import ModelServerProcess, wait_for_version
 
+# The pipeline relies on this code (the Validator and the pusher run it on the pipeline stack), so
+# `make test` runs these tests on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
+
 MODEL_SOURCES = ["fixture", "tf_serving_testdata"]
 
 

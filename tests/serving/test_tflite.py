@@ -21,6 +21,10 @@ from support.tflite_models import write_tflite_half_plus
 from support.warmup_files import predict_log, write_warmup_file
 from tfrelay.serving.options import ServerOptions
 
+# The pipeline relies on this code (the Validator and the pusher run it on the pipeline stack), so
+# `make test` runs these tests on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
+
 
 def _serve(base, name: str = "default", **settings) -> InProcessModelServer:
     return InProcessModelServer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import grpc
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support import grpc_clients as clients
@@ -13,6 +14,10 @@ from support.servers import InProcessModelServer, wait_for_version, wait_until
 from support.warmup_files import classify_log, predict_log, regress_log, write_warmup_file
 from tfrelay.serving.core.states import VersionState
 from tfrelay.serving.options import ServerOptions
+
+# The pipeline relies on this code (the Validator and the pusher run it on the pipeline stack), so
+# `make test` runs these tests on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
 
 METRICS_PATH = "/monitoring/prometheus/metrics"
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import httpx
 
+from tfrelay.components.deployer import server_command
 from tfrelay.serving.options import ServerOptions
 from tfrelay.serving.server import ModelServer
 
@@ -44,6 +45,16 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1.0).status_code < 500
     except httpx.HTTPError:
         return False
+
+
+def model_server_executable() -> str:
+    """The `tfrelay-model-server` the tests start: the one the ServingDeployer would start.
+
+    That is the serving stack's (`.venv-serving`) after `make setup`, whichever stack runs the
+    tests; `make test` points $TFRELAY_MODEL_SERVER at the pipeline stack's own server for the
+    serving tests it runs there too (issue 14: the conformance tests pass on both stacks).
+    """
+    return server_command.resolve()
 
 
 class ModelServerProcess:
@@ -81,7 +92,7 @@ class ModelServerProcess:
         log = open(self.log_path, "ab")
         self._log = log
         self.process = subprocess.Popen(
-            [str(pathlib.Path(sys.executable).parent / "tfrelay-model-server"), *self.flags],
+            [model_server_executable(), *self.flags],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,

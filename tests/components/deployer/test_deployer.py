@@ -4,6 +4,8 @@ create-or-leave), and the local target starting and reusing a real model server.
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 
 import kubernetes
 import kubernetes_validate
@@ -47,6 +49,11 @@ def _pushed_channel():
         ({"kubernetes_config": {"replicas": 2}}, "only applies to target='kubernetes'"),
         ({"endpoint": "localhost:8501"}, "endpoint must be an http"),
         ({"timeout_seconds": 0}, "must be positive"),
+        ({"server_command": "/no/such/tfrelay-model-server"}, "is not an executable file"),
+        (
+            {"target": "kubernetes", "server_command": "/bin/true"},
+            "server_command only applies to target='local'",
+        ),
     ],
 )
 def test_component_rejects_unusable_settings(kwargs, message):
@@ -141,6 +148,12 @@ def test_local_target_starts_a_server_once_and_reuses_it(tmp_path):
         first = _deploy(_pushed(1, base), base, endpoint, state)
         assert first.get_int_custom_property(SERVING_VERSION) == 1
         pid = json.loads(next(state.glob("server-*.json")).read_text())["pid"]
+        # The pipeline runs on Python 3.10; the server it starts runs on the serving stack
+        # (issue 14): .venv-serving's console script under Python 3.12+.
+        command = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert any(part.endswith(b".venv-serving/bin/tfrelay-model-server") for part in command)
+        interpreter = os.path.basename(os.path.realpath(f"/proc/{pid}/exe"))
+        assert interpreter in ("python3.12", "python3.13"), interpreter
         copy_version(write_half_plus_two(tmp_path / "models" / "2", b=3.0), base, 2)
         second = _deploy(_pushed(2, base), base, endpoint, state)
         assert second.get_int_custom_property(SERVING_VERSION) == 2
