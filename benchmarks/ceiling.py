@@ -1,26 +1,32 @@
 """The in-process ceiling: what the model itself allows, with no HTTP, JSON or scheduling.
 
-Run by the harness as a child pinned to the server core, with the project's TensorFlow:
+Run by the harness as a child pinned to the server core, once per Python stack (issue 14: the
+serving stack's TensorFlow 2.21 and the pipeline stack's 2.16, side by side):
   python -m benchmarks.ceiling --model-path DIR --instance JSON --seconds S [--batch 64]
 
-It loads the SavedModel, builds the input tensors once, and calls the serving signature back to
-back (one instance per call, then `--batch` instances per call, reported as predictions/s): the
-way the issue's table states the ceiling. It also times the same graph through a TF1 session
-callable (the path tfrelay's servable takes) as a second reference, and prints one JSON object,
-including the predictions for one instance (the answer every server must give).
+It loads the SavedModel, builds the inputs once, and calls the model back to back (one instance
+per call, then `--batch` instances per call, reported as predictions/s), the fastest way Python
+can: the prepared session callable the peers use too (`peers/tfmodel.py`, the technique of TF
+Serving and tfrelay's servable). Those are the ceiling figures (`session_one`,
+`session_batch`, named as in earlier results). The same signature called through
+`tf.saved_model.load(...).signatures[...]`, the eager wrapper, is recorded as `signature_one`
+and `signature_batch`: a weaker baseline (half the calls/s for half_plus_two), kept to compare
+with earlier results. It prints one JSON object, including the stack it ran on and the
+predictions for one instance (the answer every server must give).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
-from tensorflow.core.protobuf import config_pb2
+from google.protobuf.internal import api_implementation
 
 from benchmarks.peers.tfmodel import V1Model, rows
 
@@ -48,49 +54,63 @@ def _time_calls(call: Callable[[], object], seconds: float) -> dict[str, float]:
     }
 
 
-def _session_callable(path: str, model: V1Model, instances: list[Any]) -> Callable[[], object]:
-    """The serving signature as a TF1 session callable over numpy feeds (tfrelay's path)."""
-    graph = tf.Graph()
-    session = tf.compat.v1.Session(graph=graph)
-    with graph.as_default():
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
-    signature = meta_graph.signature_def["serving_default"]
-    names = sorted(signature.inputs)
-    options = config_pb2.CallableOptions(
-        feed=[signature.inputs[n].name for n in names],
-        fetch=[signature.outputs[n].name for n in sorted(signature.outputs)],
-    )
-    fn = session._make_callable_from_options(options)
-    tensors = model.tensors(instances)
-    feeds = [tensors[n].numpy() for n in names]
-    return lambda: fn(*feeds)
-
-
 def measure(path: str, instance: Any, seconds: float, batch: int) -> dict[str, Any]:
+    """Times the model's calls, prepared callable first, then the eager signature.
+
+    Args:
+      path: the SavedModel version directory.
+      instance: one instance of the row format.
+      seconds: how long each of the four timings runs.
+      batch: instances per call of the batched timings.
+
+    Returns:
+      The stack, the expected predictions and the timings (see the module docstring).
+    """
     model = V1Model(path)
     one = model.tensors([instance])
     many = model.tensors([instance] * batch)
     result: dict[str, Any] = {
+        "stack": stack(),
         "tensorflow": tf.__version__,
-        "expected": rows(model.function(**one)),
+        "expected": rows(model.call(one)),
         "batch": batch,
-        "signature_one": _time_calls(lambda: model.function(**one), seconds),
-        "signature_batch": _time_calls(lambda: model.function(**many), seconds),
+        "session_one": _time_calls(lambda: model.call(one), seconds),
+        "session_batch": _time_calls(lambda: model.call(many), seconds),
     }
-    result["signature_batch"]["predictions_per_s"] = round(
-        result["signature_batch"]["calls_per_s"] * batch, 1
-    )
-    session_one = _session_callable(path, model, [instance])
-    session_many = _session_callable(path, model, [instance] * batch)
-    result["session_one"] = _time_calls(session_one, seconds)
-    result["session_batch"] = _time_calls(session_many, seconds)
     result["session_batch"]["predictions_per_s"] = round(
         result["session_batch"]["calls_per_s"] * batch, 1
+    )
+    loaded = tf.saved_model.load(path)
+    function = loaded.signatures["serving_default"]
+    _, specs = function.structured_input_signature
+    eager_one = {k: tf.constant(v, dtype=specs[k].dtype) for k, v in one.items()}
+    eager_many = {k: tf.constant(v, dtype=specs[k].dtype) for k, v in many.items()}
+    result["signature_one"] = _time_calls(lambda: function(**eager_one), seconds)
+    result["signature_batch"] = _time_calls(lambda: function(**eager_many), seconds)
+    result["signature_batch"]["predictions_per_s"] = round(
+        result["signature_batch"]["calls_per_s"] * batch, 1
     )
     return result
 
 
+def stack() -> dict[str, str]:
+    """The Python, TensorFlow and protobuf (version and backend) this process runs on.
+
+    Returns:
+      {"python", "tensorflow", "protobuf", "protobuf_backend"}.
+    """
+    import google.protobuf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "protobuf": google.protobuf.__version__,
+        "protobuf_backend": api_implementation.Type(),
+    }
+
+
 def main() -> None:
+    """The command line (see the module docstring); prints the JSON object."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-path", required=True)
     parser.add_argument("--instance", required=True, help="one instance, as JSON")

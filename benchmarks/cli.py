@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import goals, report, tools
+from benchmarks import goals, procs, report, tools
 from benchmarks.config import BenchConfig
 from benchmarks.procs import BENCH, REPO, pin_self
 from benchmarks.servers import PEERS, SERVERS
@@ -154,6 +154,9 @@ def meta(config: BenchConfig, started: datetime.datetime) -> dict[str, Any]:
             "wrk": tools.tool_version(["wrk", "-v"]),
             "h2load": tools.tool_version(["h2load", "--version"]),
         },
+        # What tfrelay's server ran on (issue 14) and what the harness itself runs on.
+        "server_stack": procs.stack_of(procs.SERVING_BIN),
+        "pipeline_stack": procs.stack_of(procs.PROJECT_BIN),
         "tfrelay_flags": config.tfrelay_flags,
         "peers": {peer: tools.peer_versions(peer) for peer in peers},
         "config": {

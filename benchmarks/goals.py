@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmarks.config import BenchConfig
 
-PASS, FAIL, SKIP = "pass", "FAIL", "skipped"
+PASS, FAIL, SKIP, INFO = "pass", "FAIL", "skipped", "info"
 
 
 def _goal(name: str, target: str, measured: str, ok: bool | None) -> dict[str, Any]:
@@ -52,6 +52,8 @@ def _throughput_goals(results: dict[str, Any], config: BenchConfig) -> list[dict
             ratio = ours["rps"] / kserve["rps"]
             out.append(
                 _goal(
+                    # KServe calls the model through the prepared session callable
+                    # (peers/tfmodel.py), its strongest honest form (issue 14).
                     f"REST 64 conns, {model}: >= 3x KServe req/s, p99 <= 30 ms",
                     "ratio >= 3.0, p99 <= 30 ms",
                     f"{ratio:.2f}x ({ours['rps']:.0f} vs {kserve['rps']:.0f} req/s), "
@@ -108,22 +110,64 @@ def _throughput_goals(results: dict[str, Any], config: BenchConfig) -> list[dict
         )
         if ceiling and batched:
             best = max(batched, key=lambda p: p["predictions_per_s"])
-            top = ceiling["signature_batch"]["predictions_per_s"]
+            # The strong ceiling (issue 14): the prepared session callable, the fastest way
+            # Python can call the model, on the server's own stack; the eager signature's
+            # figure (`signature_batch`, 3.6x lower for half_plus_two on TF 2.21) was the
+            # ceiling before and is named beside it.
+            top = ceiling["session_batch"]["predictions_per_s"]
+            eager = ceiling.get("signature_batch", {}).get("predictions_per_s")
             ratio = best["predictions_per_s"] / top
             # Batching is on by default; only an explicit "false" turns it off.
             batching = "--enable_batching=false" not in config.tfrelay_flags
+            measured = (
+                f"{ratio:.2f}x ({best['predictions_per_s']:.0f} vs {top:.0f}/s, "
+                f"{best['concurrency']} conns, batching {'on' if batching else 'off'}"
+            )
+            if eager:
+                measured += f"; {best['predictions_per_s'] / eager:.2f}x the eager signature's"
             out.append(
-                _goal(
-                    name,
-                    "ratio >= 0.5",
-                    f"{ratio:.2f} ({best['predictions_per_s']:.0f} vs {top:.0f}/s, "
-                    f"{best['concurrency']} conns, batching {'on' if batching else 'off'})",
-                    ratio >= 0.5 and best["failed"] == 0,
-                )
+                _goal(name, "ratio >= 0.5", measured + ")", ratio >= 0.5 and best["failed"] == 0)
             )
         else:
             out.append(_goal(name, "ratio >= 0.5", "-", None))
+        out.append(_one_call_goal(points, ceiling, model))
     return out
+
+
+def _one_call_goal(
+    points: list[dict[str, Any]], ceiling: dict[str, Any] | None, model: str
+) -> dict[str, Any]:
+    """Reported, not a target of issue 8: tfrelay's best one-instance req/s against the
+    in-process one-call ceiling (prepared callable), which no server can exceed on one core
+    (every request also pays HTTP, parsing and scheduling).
+
+    Args:
+      points: the throughput points.
+      ceiling: the model's ceiling on the serving stack, or None.
+      model: the model.
+
+    Returns:
+      The row, status "info" (a figure, not a requirement) or "skipped".
+    """
+    name = f"1-instance requests, {model}: best tfrelay req/s vs the one-call ceiling (figure)"
+    ours = [
+        p
+        for p in points
+        if p["server"] == "tfrelay" and p["model"] == model and p["instances"] == 1
+    ]
+    if not ceiling or not ours:
+        return _goal(name, "reported", "-", None)
+    best = max(ours, key=lambda p: p["rps"])
+    top = ceiling["session_one"]["calls_per_s"]
+    row = _goal(
+        name,
+        "reported",
+        f"{best['rps'] / top:.2f}x ({best['rps']:.0f} req/s, {best['protocol']} "
+        f"{best['concurrency']} conns, vs {top:.0f} calls/s)",
+        True,
+    )
+    row["status"] = INFO
+    return row
 
 
 def _hotswap_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -214,5 +258,6 @@ def summary(goals: list[dict[str, Any]]) -> str:
     passed = sum(g["status"] == PASS for g in goals)
     failed = sum(g["status"] == FAIL for g in goals)
     skipped = sum(g["status"] == SKIP for g in goals)
-    lines.append(f"  {passed} of {len(goals)} goals passed ({failed} failed, {skipped} skipped)")
+    counted = sum(g["status"] != INFO for g in goals)
+    lines.append(f"  {passed} of {counted} goals passed ({failed} failed, {skipped} skipped)")
     return "\n".join(lines)

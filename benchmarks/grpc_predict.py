@@ -11,18 +11,42 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
-from benchmarks.procs import http_json
 
+def input_dtypes(
+    grpc_target: str, model: str, signature: str = "serving_default", timeout: float = 10.0
+) -> dict[str, str]:
+    """{input alias: "DT_FLOAT", ...} of a signature, from the server's gRPC GetModelMetadata.
 
-def input_dtypes(rest_url: str, model: str, signature: str = "serving_default") -> dict[str, str]:
-    """{input alias: "DT_FLOAT", ...} of a signature, from the server's REST metadata."""
-    status, body = http_json(f"{rest_url}/v1/models/{model}/metadata")
-    if status != 200:
-        raise RuntimeError(f"metadata of {model} answered {status}: {body}")
-    inputs = body["metadata"]["signature_def"]["signature_def"][signature]["inputs"]
-    return {alias: info["dtype"] for alias, info in inputs.items()}
+    (It was read from the REST metadata, whose JSON printer call fails on protobuf >= 5.26, the
+    serving stack's 7.36: `including_default_value_fields` is gone; issue 14.)
+
+    Args:
+      grpc_target: host:port of the gRPC port.
+      model: the model name.
+      signature: the signature whose inputs are wanted.
+      timeout: seconds for the call.
+
+    Returns:
+      Input alias -> DataType name.
+
+    Raises:
+      grpc.RpcError: the call failed.
+    """
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = model
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = stub.GetModelMetadata(request, timeout=timeout)
+    signature_defs = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signature_defs)
+    inputs = signature_defs.signature_def[signature].inputs
+    return {alias: types_pb2.DataType.Name(info.dtype) for alias, info in inputs.items()}
 
 
 def predict_request(

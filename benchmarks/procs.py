@@ -22,7 +22,43 @@ from typing import Any
 LOOPBACK = "127.0.0.1"
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
+# The pipeline stack (Python 3.10, TF 2.16, TFX): the harness itself, moto, and what needs TFX
+# (exporting the penguin model). The serving stack (Python 3.13, TF 2.21, protobuf's upb
+# backend): tfrelay's server, as deployed since issue 14, and the ceiling measured beside it.
 PROJECT_BIN = REPO / ".venv" / "bin"
+SERVING_BIN = REPO / ".venv-serving" / "bin"
+
+_STACK_CODE = (
+    "import json, platform, google.protobuf as p, tensorflow as tf;"
+    "from google.protobuf.internal import api_implementation as a;"
+    "print(json.dumps({'python': platform.python_version(), 'tensorflow': tf.__version__,"
+    " 'protobuf': p.__version__, 'protobuf_backend': a.Type()}))"
+)
+
+
+def stack_of(bin_dir: pathlib.Path) -> dict[str, str]:
+    """The Python, TensorFlow and protobuf (version and backend) of a venv, as its interpreter
+    reports them.
+
+    Args:
+      bin_dir: the venv's bin directory.
+
+    Returns:
+      {"python", "tensorflow", "protobuf", "protobuf_backend"}, or {"error": ...} when the
+      interpreter cannot import them.
+    """
+    done = subprocess.run(
+        [str(bin_dir / "python"), "-c", _STACK_CODE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        check=False,
+        timeout=120,
+    )
+    try:
+        return {"bin": str(bin_dir), **json.loads(done.stdout.strip().splitlines()[-1])}
+    except (IndexError, ValueError):
+        return {"bin": str(bin_dir), "error": done.stderr.strip()[-500:]}
 
 
 def free_port() -> int:

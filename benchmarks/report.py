@@ -69,7 +69,7 @@ def _throughput_panel(ax, results: dict[str, Any], model: str) -> None:
     _bars(ax, [f"{c} conn" for c in concurrencies], series)
     ceiling = results.get("throughput", {}).get("ceiling", {}).get(model)
     if ceiling:
-        calls = ceiling["signature_one"]["calls_per_s"]
+        calls = ceiling["session_one"]["calls_per_s"]
         ax.axhline(calls, color="grey", linestyle="--", linewidth=1)
         ax.text(-0.45, calls, f" in-process, one call: {calls:,.0f}/s", va="bottom", fontsize=7)
     ax.set_title(f"{model}: req/s, 1 instance per request")
@@ -106,12 +106,9 @@ def _batch_panel(ax, results: dict[str, Any], models: list[str]) -> None:
     ceiling = results.get("throughput", {}).get("ceiling", {})
     series = [
         (
-            "in-process ceiling (signature)",
+            "in-process ceiling (prepared callable)",
             "grey",
-            [
-                ceiling.get(m, {}).get("signature_batch", {}).get("predictions_per_s")
-                for m in models
-            ],
+            [ceiling.get(m, {}).get("session_batch", {}).get("predictions_per_s") for m in models],
         )
     ]
     for server, protocol, label, color in SERIES:

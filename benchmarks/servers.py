@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from benchmarks.procs import (
     BENCH,
     LOOPBACK,
-    PROJECT_BIN,
+    SERVING_BIN,
     Process,
     free_port,
     http_json,
@@ -91,7 +91,8 @@ def start_tfrelay(
     if not any(flag.startswith("--monitoring_config_file") for flag in flags):
         metrics_flags = [f"--monitoring_config_file={write_monitoring_config(work_dir)}"]
     argv = [
-        str(PROJECT_BIN / "tfrelay-model-server"),
+        # The serving stack's server (issue 14), not the pipeline venv's.
+        str(SERVING_BIN / "tfrelay-model-server"),
         f"--rest_api_port={rest_port}",
         f"--port={grpc_port}",
         f"--host={LOOPBACK}",

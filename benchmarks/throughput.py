@@ -23,6 +23,7 @@ from benchmarks.procs import (
     LOOPBACK,
     PROJECT_BIN,
     REPO,
+    SERVING_BIN,
     core_busy_seconds,
     http_json,
     tree_cpu_seconds,
@@ -56,10 +57,25 @@ def same_answer(got: Any, want: Any, rel: float = 1e-5) -> bool:
     return got == want
 
 
-def run_ceiling(case: ModelCase, config: BenchConfig) -> dict[str, Any]:
-    """The in-process ceiling of one model, measured in a child pinned to the server core."""
+def run_ceiling(
+    case: ModelCase, config: BenchConfig, bin_dir: pathlib.Path = SERVING_BIN
+) -> dict[str, Any]:
+    """The in-process ceiling of one model, measured in a child pinned to the server core.
+
+    Args:
+      case: the model.
+      config: the run's settings.
+      bin_dir: the venv whose Python and TensorFlow run it (the serving stack by default, the
+        one tfrelay's server runs on; the pipeline stack's is measured beside it, issue 14).
+
+    Returns:
+      ceiling.py's JSON object.
+
+    Raises:
+      RuntimeError: the child failed.
+    """
     argv = [
-        "taskset", "-c", str(config.server_cpu), str(PROJECT_BIN / "python"),
+        "taskset", "-c", str(config.server_cpu), str(bin_dir / "python"),
         "-m", "benchmarks.ceiling", "--model-path", str(case.version_dir),
         "--instance", json.dumps(case.instance), "--seconds", str(config.ceiling_seconds),
         "--batch", str(config.batch_instances or 64),
@@ -206,13 +222,20 @@ def _write_bodies(
 
 
 def run(config: BenchConfig, cases: dict[str, ModelCase]) -> dict[str, Any]:
-    """Runs the scenario; returns {"ceiling": {model: ...}, "points": [...],
+    """Runs the scenario; returns {"ceiling": {model: ... on the serving stack},
+    "ceiling_pipeline_stack": {model: ... on TF 2.16}, "points": [...],
     "rest_same_client_as_grpc": [tfrelay's REST points measured with h2load, as gRPC is]}."""
-    result: dict[str, Any] = {"ceiling": {}, "points": [], "rest_same_client_as_grpc": []}
+    result: dict[str, Any] = {
+        "ceiling": {},
+        "ceiling_pipeline_stack": {},
+        "points": [],
+        "rest_same_client_as_grpc": [],
+    }
     for case in cases.values():
-        print(f"throughput: {case.name}: in-process ceiling", flush=True)
-        ceiling = run_ceiling(case, config)
+        print(f"throughput: {case.name}: in-process ceiling (both stacks)", flush=True)
+        ceiling = run_ceiling(case, config, SERVING_BIN)
         result["ceiling"][case.name] = ceiling
+        result["ceiling_pipeline_stack"][case.name] = run_ceiling(case, config, PROJECT_BIN)
         expected = ceiling["expected"]
         bodies = _write_bodies(case, config, None)
         for kind in config.servers:
@@ -221,7 +244,7 @@ def run(config: BenchConfig, cases: dict[str, ModelCase]) -> dict[str, Any]:
                 protocols = ["rest"]
                 if kind == "tfrelay" and "grpc" in config.protocols:
                     protocols.append("grpc")
-                    dtypes = grpc_predict.input_dtypes(server.url, case.name)
+                    dtypes = grpc_predict.input_dtypes(f"{LOOPBACK}:{server.grpc_port}", case.name)
                     bodies = _write_bodies(case, config, dtypes)
                     request = grpc_predict.predict_request(case.name, case.instances(1), dtypes)
                     answer = grpc_predict.call(f"{LOOPBACK}:{server.grpc_port}", request)

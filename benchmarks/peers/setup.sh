@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the peer servers' virtual environments under benchmarks/.venvs/<peer> (git-ignored):
-# KServe 0.21, a naive FastAPI + uvicorn server, BentoML 1.4, each with TensorFlow 2.16.
+# KServe 0.21, a naive FastAPI + uvicorn server, BentoML 1.4, each on the same Python and
+# TensorFlow as tfrelay's server (the serving stack of issue 14: Python 3.13, TensorFlow 2.21),
+# so the comparison differs in the server only. PEER_PYTHON overrides the interpreter.
 #
 # A peer is resolved once from requirements-<peer>.in (then requirements-<peer>-override.in, if
 # any, installed over it) and frozen into constraints-<peer>.txt (committed); every later build
@@ -16,7 +18,7 @@ venvs="$root/benchmarks/.venvs"
 peers=("$@")
 if [ ${#peers[@]} -eq 0 ]; then peers=(kserve fastapi bentoml); fi
 
-python=$("$root/scripts/find-python.sh")
+python=${PEER_PYTHON:-$("$root/scripts/find-python.sh" serving)}
 
 # What a built venv was made from: its requirements, override and frozen constraints.
 digest() {
