@@ -8,6 +8,7 @@ Inference runs on the shared thread pool; the event loop only parses, routes and
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import time
@@ -355,10 +356,19 @@ def _large_output(outputs: dict[str, Any]) -> bool:
 def signature_def_json(signature_defs: get_model_metadata_pb2.SignatureDefMap) -> dict[str, Any]:
     """A SignatureDefMap in TF Serving's JSON (proto field names, defaults printed)."""
     return json_format.MessageToDict(
-        signature_defs,
-        preserving_proto_field_name=True,
-        including_default_value_fields=True,
+        signature_defs, preserving_proto_field_name=True, **_PRINT_DEFAULTS
     )
+
+
+# TF Serving's printer prints proto3 fields left at their defaults. protobuf 5.26 renamed the
+# option (the server's stack has 7.x, the pipeline's 3.20: issue 14); for proto3 messages without
+# `optional` fields, as here, both print the same fields.
+_PRINT_DEFAULTS = (
+    {"always_print_fields_with_no_presence": True}
+    if "always_print_fields_with_no_presence"
+    in inspect.signature(json_format.MessageToDict).parameters
+    else {"including_default_value_fields": True}
+)
 
 
 def _pretty(document: dict[str, Any]) -> bytes:

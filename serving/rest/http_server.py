@@ -38,6 +38,16 @@ Headers = list[tuple[bytes, bytes]]
 Response = tuple[int, Headers, bytes]
 
 _REASONS = {status.value: status.phrase.encode("latin-1") for status in HTTPStatus}
+# Python 3.13 took RFC 9110's phrases ("Content Too Large", ...); keep RFC 7231's, which the server
+# sent on 3.10, so the status line is the same on both stacks (issue 14). Clients read the code.
+_REASONS.update(
+    {
+        413: b"Request Entity Too Large",
+        414: b"Request-URI Too Long",
+        416: b"Requested Range Not Satisfiable",
+        422: b"Unprocessable Entity",
+    }
+)
 _REASONS[499] = b"Client Closed Request"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 

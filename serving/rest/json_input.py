@@ -146,6 +146,13 @@ def parse_body(body: bytes) -> dict[str, Any]:
             # The standard library's scanner recurses per level and stops at Python's
             # recursion limit (~1000 levels) with RecursionError, formerly a 500 (issue 12).
             raise _too_deep(_ORJSON_MAX_DEPTH) from None
+        # Python 3.12+ bounds the C scanner by the C stack instead (~10,000 levels on 3.13), so
+        # deeper documents than orjson's limit parse there: refuse them as orjson would, on both
+        # stacks (issue 14). The C-speed count skips the walk for all but bracket-heavy bodies.
+        if body.count(b"[") + body.count(b"{") > _ORJSON_MAX_DEPTH and _deeper_than(
+            doc, _ORJSON_MAX_DEPTH
+        ):
+            raise _too_deep(_ORJSON_MAX_DEPTH) from None
         big = _number_too_big_offset(long_ints, len(body))
         # orjson also refuses an escaped lone surrogate ("\udc00"), which the standard library
         # turns into a str that cannot be encoded later (a 500, found by tests/fuzz): refuse it
@@ -160,6 +167,22 @@ def parse_body(body: bytes) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise errors.invalid_argument(f"JSON Value: {value_to_string(doc)} Is not object")
     return doc
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """Whether `doc` nests lists and objects more than `limit` levels (iterative: no recursion)."""
+    if type(doc) is not list and type(doc) is not dict:
+        return False
+    pending: list[tuple[Any, int]] = [(doc, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = value.values() if type(value) is dict else value
+        for child in children:
+            if type(child) is list or type(child) is dict:
+                pending.append((child, depth + 1))
+    return False
 
 
 # A \uXXXX escape of a UTF-16 surrogate, not itself escaped (an even run of backslashes before).
@@ -557,6 +580,10 @@ def _fast_tensor(value: Any, dtype: int) -> np.ndarray | None:
         array = np.array(value)
     except (ValueError, OverflowError, RecursionError):
         return None  # ragged, out of range or too deep: the exact path explains it
+    if array.ndim > MAX_TENSOR_RANK:
+        # numpy 2 takes 64 dimensions, numpy 1 took 32: the exact path refuses past 32 on both
+        # stacks (issue 14).
+        return None
     kind = array.dtype.kind
     if kind not in "if" or array.size == 0:
         return None

@@ -75,6 +75,12 @@ class CertificateAuthority:
                 ),
                 critical=True,
             )
+            # Key identifiers: Python 3.13's default client context verifies with
+            # VERIFY_X509_STRICT, which refuses a chain without them ("Missing Authority Key
+            # Identifier", issue 14).
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False
+            )
             .sign(self._key, hashes.SHA256())
         )
         self.cert_pem = self._cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -98,6 +104,13 @@ class CertificateAuthority:
                 x509.ExtendedKeyUsage(
                     [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
                 ),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
                 critical=False,
             )
         )
