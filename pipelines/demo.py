@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pathlib
 import shutil
 import socket
 import sys
@@ -68,6 +70,16 @@ def _serving_version(endpoint: str, model: str) -> int:
     return max(int(s["version"]) for s in statuses if s["state"] == "AVAILABLE")
 
 
+def _show_server(state_dir: str) -> None:
+    # Which stack serves (issue 14): the deployer starts .venv-serving's server (Python 3.12+,
+    # TensorFlow 2.21) although this pipeline runs on Python 3.10.
+    for state_file in sorted(pathlib.Path(state_dir).glob("server-*.json")):
+        state = json.loads(state_file.read_text())
+        interpreter = os.path.basename(os.path.realpath(f"/proc/{state['pid']}/exe"))
+        command = state.get("command") or ["?"]
+        print(f"  server       {command[0]} on {interpreter} (pid {state['pid']})")
+
+
 def _show_prediction(endpoint: str, model: str) -> None:
     answer = httpx.post(
         f"{endpoint}/v1/models/{model}:predict", json={"instances": [SAMPLE_PENGUIN]}, timeout=30
@@ -118,6 +130,7 @@ def run_demo(
         )
         first = run_local(config)
         _print_summary(first, config)
+        _show_server(config.server_state_dir)
         _show_prediction(endpoint, config.model_name)
 
         client = _Client(f"{endpoint}/v1/models/{config.model_name}:predict")

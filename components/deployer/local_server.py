@@ -170,6 +170,7 @@ def find_or_start(
                 "model_name": model_name,
                 "base_path": base_path,
                 "log": log_path,
+                "command": command,
             }
         )
     )

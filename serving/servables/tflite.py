@@ -11,15 +11,16 @@ Signatures are found as TF Serving's `TfLiteSession` finds them, plus TFLite's o
    tensor names (without `:N`) and whose shapes are the interpreter's.
 
 Interpreters are not thread-safe, so each servable keeps a small pool; a request borrows one.
-TFLite's custom ParseExample kernels (which TF Serving links in) are not in the Python
-interpreter; such ops are rewritten into the equivalent Select-TF-ops (flex) calls at load time.
+TFLite's custom ParseExample kernels (which TF Serving links in) are in no Python interpreter;
+TensorFlow runs such ops in front of the interpreter (`tflite_parse_example.py`).
 """
 
 from __future__ import annotations
 
 import os
 import queue
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -28,7 +29,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 
 from tfrelay.serving import errors
 from tfrelay.serving.errors import Code, ServingError
-from tfrelay.serving.servables import tflite_runtime
+from tfrelay.serving.servables import tflite_parse_example, tflite_runtime
 from tfrelay.serving.servables.base import (
     DEFAULT_SERVING_SIGNATURE,
     PREDICT_METHOD,
@@ -38,21 +39,6 @@ from tfrelay.serving.servables.base import (
 from tfrelay.serving.storage import bucket
 
 SIGNATURE_DEFS_METADATA = "signature_defs_metadata"  # tflite::kSignatureDefsMetadataName
-
-# tflite::TensorType -> tensorflow DataType.
-_TFLITE_TO_TF = {
-    0: types_pb2.DT_FLOAT,
-    1: types_pb2.DT_HALF,
-    2: types_pb2.DT_INT32,
-    3: types_pb2.DT_UINT8,
-    4: types_pb2.DT_INT64,
-    5: types_pb2.DT_STRING,
-    6: types_pb2.DT_BOOL,
-    7: types_pb2.DT_INT16,
-    8: types_pb2.DT_COMPLEX64,
-    9: types_pb2.DT_INT8,
-    10: types_pb2.DT_DOUBLE,
-}
 
 
 def _tf_dtype(numpy_dtype) -> int:
@@ -101,9 +87,8 @@ class TfLiteServable(Servable):
     def load(self) -> None:
         with open(os.path.join(self.path, bucket.TFLITE_MODEL), "rb") as f:
             content = f.read()
-        content = rewrite_custom_parse_example(content)
-        self.interpreter_runtime = tflite_runtime.runtime_for(content)
-        probe = tflite_runtime.new_interpreter(content, self.interpreter_runtime)
+        new_interpreter = self._interpreter_factory(content)
+        probe = new_interpreter()
         runner_signatures = probe.get_signature_list()
         if runner_signatures:
             self._signatures_from_runners(probe, runner_signatures)
@@ -122,11 +107,30 @@ class TfLiteServable(Servable):
         pool: queue.LifoQueue = queue.LifoQueue()
         pool.put(probe)
         for _ in range(self._num_interpreters - 1):
-            interpreter = tflite_runtime.new_interpreter(content, self.interpreter_runtime)
+            interpreter = new_interpreter()
             if not runner_signatures:
                 interpreter.allocate_tensors()
             pool.put(interpreter)
         self._pool = pool
+
+    def _interpreter_factory(self, content: bytes) -> Callable[[], Any]:
+        # TFLite's ParseExample kernels are in no Python interpreter: TensorFlow runs those ops
+        # in front of it (tflite_parse_example.py, issue 14).
+        try:
+            split_model = tflite_parse_example.split(content)
+        except tflite_parse_example.UnsupportedParseExample as err:
+            raise ServingError(Code.INVALID_ARGUMENT, f"Unsupported TFLite model: {err}") from err
+        if split_model is None:
+            self.interpreter_runtime = tflite_runtime.runtime_for(content)
+            return lambda: tflite_runtime.new_interpreter(content, self.interpreter_runtime)
+        remaining = split_model.remaining
+        runtime = tflite_runtime.runtime_for(remaining) if remaining else None
+        self.interpreter_runtime = "TensorFlow (ParseExample)" + (
+            f" + {runtime}" if runtime else ""
+        )
+        return lambda: tflite_parse_example.ParseExampleInterpreter(
+            split_model, lambda model: tflite_runtime.new_interpreter(model, runtime)
+        )
 
     def _signatures_from_runners(self, probe, runner_signatures: Mapping) -> None:
         for key in runner_signatures:
@@ -283,89 +287,3 @@ def signature_defs_metadata(content: bytes) -> dict[str, bytes]:
             found[key] = bytes(flexbuffers.String(value._Indirect(), value._byte_width).Bytes)
         return found
     return {}
-
-
-def rewrite_custom_parse_example(content: bytes) -> bytes:
-    """Turns TFLite's custom ParseExample(V2) ops into Select-TF-ops (flex) calls.
-
-    TF Serving registers TFLite's ParseExample kernels; the Python interpreter does not, but it
-    runs TensorFlow's own kernel through the flex delegate when the op is spelled as a flex op
-    with its NodeDef. Models without such ops are returned unchanged.
-    """
-    if b"ParseExample" not in content:
-        return content
-    from flatbuffers import flexbuffers
-    from tensorflow.core.framework import node_def_pb2
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    rewritten = False
-    for code_index, code in enumerate(model.operatorCodes):
-        op_name = (code.customCode or b"").decode()
-        if op_name not in ("ParseExample", "ParseExampleV2"):
-            continue
-        for subgraph in model.subgraphs:
-            for operator in subgraph.operators:
-                if operator.opcodeIndex != code_index:
-                    continue
-                node = _parse_example_node_def(op_name, subgraph, operator, node_def_pb2)
-                builder = flexbuffers.Builder()
-                with builder.Vector():
-                    builder.String(op_name)
-                    # The NodeDef must be stored as a FlexBuffer string of raw bytes; the public
-                    # String() only takes text.
-                    builder._WriteBlob(
-                        node.SerializeToString(), append_zero=True, type_=flexbuffers.Type.STRING
-                    )
-                operator.customOptions = list(builder.Finish())
-        code.customCode = ("Flex" + op_name).encode()
-        rewritten = True
-    if not rewritten:
-        return content
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
-def _parse_example_node_def(op_name: str, subgraph, operator, node_def_pb2):
-    from flatbuffers import flexbuffers
-
-    options = {}
-    if operator.customOptions is not None and len(operator.customOptions):
-        try:
-            options = flexbuffers.Loads(bytes(operator.customOptions)) or {}
-        except Exception:  # noqa: BLE001 - options are optional hints
-            options = {}
-    num_sparse = int(options.get("num_sparse", 0)) if isinstance(options, dict) else 0
-    tensors = subgraph.tensors
-    inputs = list(operator.inputs)
-    outputs = list(operator.outputs)
-
-    def dtype_of(index: int) -> int:
-        return _TFLITE_TO_TF[tensors[index].type]
-
-    node = node_def_pb2.NodeDef(name=op_name, op=op_name)
-    if op_name == "ParseExampleV2":
-        dense_defaults = inputs[5:]
-    else:
-        num_dense = (len(inputs) - 2 - num_sparse) // 2
-        dense_defaults = inputs[2 + num_sparse + num_dense :]
-        node.attr["Nsparse"].i = num_sparse
-        node.attr["Ndense"].i = num_dense
-    node.attr["Tdense"].list.type.extend(dtype_of(i) for i in dense_defaults)
-    node.attr["sparse_types"].list.type.extend(
-        dtype_of(i) for i in outputs[num_sparse : 2 * num_sparse]
-    )
-    dense_outputs = outputs[3 * num_sparse : 3 * num_sparse + len(dense_defaults)]
-    for index in dense_outputs:
-        shape = node.attr["dense_shapes"].list.shape.add()
-        for size in list(tensors[index].shape)[1:]:
-            shape.dim.add(size=int(size))
-    if op_name == "ParseExampleV2":
-        node.attr["num_sparse"].i = num_sparse
-        node.attr["ragged_value_types"].list.SetInParent()
-        node.attr["ragged_split_types"].list.SetInParent()
-    if not dense_defaults:
-        node.attr["Tdense"].list.SetInParent()
-        node.attr["dense_shapes"].list.SetInParent()
-    if not num_sparse:
-        node.attr["sparse_types"].list.SetInParent()
-    return node

@@ -2,13 +2,14 @@
 
 `tf.lite.Interpreter` is deprecated since TensorFlow 2.18 in favour of LiteRT's interpreter
 (`ai_edge_litert.interpreter`, pip `ai-edge-litert`), which the serving stack installs. LiteRT's
-wheel carries the builtin kernels only, not the Select-TF-ops (flex) delegate, which needs
-TensorFlow's kernels and so lives in TensorFlow's own build of the interpreter. So:
+wheel carries the builtin kernels only, not the Select-TF-ops (flex) delegate. So:
 
-- a model whose ops are all builtin or TFLite custom ops runs on LiteRT where it is installed;
-- a model with flex ops (including the ParseExample ops that `tflite.rewrite_custom_parse_example`
-  turns into flex calls) runs on `tf.lite.Interpreter`, as TF Serving links the flex delegate;
-- where LiteRT is missing (the pipeline stack, TensorFlow 2.16), `tf.lite.Interpreter` runs all.
+- a model without flex ops runs on LiteRT where it is installed (TFLite's ParseExample custom ops
+  are run by TensorFlow in front of the interpreter: `tflite_parse_example.py`);
+- a model with flex ops runs on `tf.lite.Interpreter`: TensorFlow 2.16's carries the flex delegate
+  (the pipeline stack); TensorFlow 2.21's pip package has none, so there such a model fails to
+  load with TensorFlow's "Select TensorFlow op(s) ... not supported by this interpreter";
+- where LiteRT is missing (the pipeline stack), `tf.lite.Interpreter` runs all.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ the tests convert themselves and on TF Serving's saved_model_half_plus_two_tflit
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 
 import grpc
@@ -17,7 +18,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 from support import grpc_clients as clients
 from support.paths import TF_SERVING_TESTDATA
 from support.servers import InProcessModelServer, wait_for_version
-from support.tflite_models import write_tflite_half_plus
+from support.tflite_models import write_tflite_half_plus, write_tflite_parse_then_affine
 from support.warmup_files import predict_log, write_warmup_file
 from tfrelay.serving.options import ServerOptions
 
@@ -139,6 +140,43 @@ def test_parse_example_tflite_answers_as_tf_serving():
     strings = tf.make_ndarray(result.outputs["ParseExample/ParseExampleV2:1"])
     np.testing.assert_array_equal(floats, [[0.25], [-0.5], [0.0]])
     assert strings.tolist() == [[b"test string"], [b"test string"], [b"missing"]]
+
+
+@pytest.mark.parametrize("signatures", [True, False], ids=["signature_runner", "tensors"])
+def test_parse_example_followed_by_builtin_ops_serves_on_any_interpreter(tmp_path, signatures):
+    # No Python interpreter has TFLite's ParseExample kernel (TF 2.21's has no flex delegate
+    # either): TensorFlow parses in front of the interpreter, which runs the rest (issue 14).
+    path = write_tflite_parse_then_affine(tmp_path / "m" / "1")
+    if not signatures:
+        from tensorflow.lite.tools import flatbuffer_utils
+
+        model = flatbuffer_utils.convert_bytearray_to_object(bytearray(path.read_bytes()))
+        model.signatureDefs = []
+        path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    examples = []
+    for value in (0.25, -3.0):
+        example = tf.train.Example()
+        example.features.feature["x"].float_list.value.append(value)
+        examples.append(example.SerializeToString())
+    examples.append(tf.train.Example().SerializeToString())  # x defaults to 0.0
+    with _serve(tmp_path / "m") as server:
+        wait_for_version(server.url, "default", 1)
+        signature = _signature_defs(server)["serving_default"]
+        input_alias = next(iter(signature.inputs))
+        assert signature.inputs[input_alias].dtype == types_pb2.DT_STRING
+        request = clients.predict_request("default")
+        del request.inputs["x"]
+        request.inputs[input_alias].CopyFrom(tf.make_tensor_proto(examples, tf.string))
+        result = _grpc_predict(server, request)
+        (output,) = result.outputs.values()
+        np.testing.assert_allclose(tf.make_ndarray(output), [[1.5], [-5.0], [1.0]])
+        # The same batch over REST, with the strings in base64 as TF Serving expects.
+        instances = [{input_alias: {"b64": base64.b64encode(e).decode()}} for e in examples]
+        answer = httpx.post(
+            f"{server.url}/v1/models/default:predict", json={"instances": instances}
+        )
+        assert answer.status_code == 200, answer.text
+        assert np.allclose(np.ravel(answer.json()["predictions"]), [1.5, -5.0, 1.0])
 
 
 def test_without_prefer_tflite_model_a_tflite_only_version_is_not_served(tmp_path):

@@ -81,3 +81,35 @@ def add_signature_defs_metadata(model_path: str | os.PathLike, signature_defs: d
     metadata.buffer = len(model.buffers) - 1
     model.metadata = [*(model.metadata or []), metadata]
     path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+
+
+class _ParseThenAffine(tf.Module):
+    FEATURES = {"x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(examples, self.FEATURES)
+        return {"y": parsed["x"] * 2.0 + 1.0}
+
+
+def write_tflite_parse_then_affine(version_dir: str | os.PathLike) -> pathlib.Path:
+    """Writes a `model.tflite` that parses serialized tf.Examples (TFLite's custom ParseExampleV2
+    op) and computes y = 2x + 1 on feature x (default 0) with builtin ops, the shape of a TFX
+    model converted with its parsing, as TF Serving serves them.
+
+    Args:
+      version_dir: the version directory (created).
+
+    Returns:
+      The model file's path.
+    """
+    module = _ParseThenAffine()
+    function = module.serve.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
+    # TFLite's own ParseExample kernel (a custom op), not Select-TF-ops.
+    converter.allow_custom_ops = True
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    path = pathlib.Path(version_dir) / "model.tflite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(converter.convert())
+    return path
