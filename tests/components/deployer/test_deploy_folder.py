@@ -18,6 +18,7 @@ HEADER = (
     "# `kubectl apply -f`. Regenerate: see tests/components/deployer/test_deploy_folder.py.\n"
     "# Credentials come from the Secret `bucket-credentials` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
     "# AWS_REGION, or S3_ENDPOINT/S3_USE_HTTPS for MinIO), never from this file.\n"
+    "# The image is deploy/Dockerfile.server: the serving stack (Python 3.13, TensorFlow 2.21, no TFX).\n"
 )
 
 
