@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import pytest
 import tensorflow as tf
 
@@ -171,3 +176,18 @@ def test_bad_config_files_stop_the_server_with_exit_1(tmp_path, capsys):
     ssl_config.write_text('server_key: "not a key"')
     assert main(["--model_base_path=/m", f"--ssl_config_file={ssl_config}"]) == 1
     assert "server_key must hold a PEM private key" in capsys.readouterr().err
+
+
+def test_tfrelay_serve_is_the_model_server_of_this_environment():
+    # `tfrelay serve` and `tfrelay-model-server` are one command; on the serving stack both come
+    # from .venv-serving (issue 14).
+    tfrelay = pathlib.Path(sys.executable).parent / "tfrelay"
+    out = subprocess.run(
+        [str(tfrelay), "serve", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"TensorFlow Library: {tf.__version__}" in out.stdout
