@@ -70,9 +70,14 @@ def decode_predict_inputs(
         claimed count is checked before allocating) or unknown output aliases.
     """
     items = list(request.inputs.items())  # one pass over the C++ map
-    predict.check_inputs(signature, dict.fromkeys(alias for alias, _ in items))
+    expected = signature.inputs
+    # Map keys are distinct: as many as expected, all expected, is the same set (issue 14: the
+    # common case skips building two sets); anything else gets check_inputs' error.
+    if len(items) != len(expected) or not all(alias in expected for alias, _ in items):
+        predict.check_inputs(signature, dict.fromkeys(alias for alias, _ in items))
     inputs = {alias: proto_to_ndarray(tensor, alias) for alias, tensor in items}
-    return inputs, predict.output_keys(signature, list(request.output_filter))
+    output_filter = request.output_filter
+    return inputs, predict.output_keys(signature, list(output_filter) if output_filter else ())
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
