@@ -27,6 +27,9 @@ from tfrelay.serving.metrics import ServingMetrics
 from tfrelay.serving.options import ServerOptions
 from tfrelay.serving.servables.saved_model import SavedModelServable
 
+# Conformance on TF Serving's test models, which `make test` runs on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
+
 METRICS_PATH = "/monitoring/prometheus/metrics"
 
 

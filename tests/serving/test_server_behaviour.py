@@ -11,6 +11,9 @@ from support.paths import TF_SERVING_TESTDATA
 from support.servers import InProcessModelServer, wait_for_version, wait_until
 from tfrelay.serving.options import ServerOptions
 
+# Conformance on TF Serving's test models, which `make test` runs on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
+
 
 def _predict(url: str, model: str, body: dict) -> httpx.Response:
     return httpx.post(f"{url}/v1/models/{model}:predict", json=body, timeout=10)

@@ -16,6 +16,9 @@ from support.servers import InProcessModelServer, wait_for_version, wait_until
 from tfrelay.serving.core.states import VersionState
 from tfrelay.serving.options import ServerOptions
 
+# Conformance on TF Serving's test models, which `make test` runs on both stacks (issue 14).
+pytestmark = pytest.mark.both_stacks
+
 POLL_SECONDS = 0.5
 
 
