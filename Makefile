@@ -35,6 +35,7 @@ test-pipeline: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	bash scripts/lint-imports.sh $(BIN)/python
 
 format: setup
 	$(BIN)/ruff check --fix .

@@ -108,8 +108,7 @@ def _declare(schema: str) -> dict[str, type[Message]]:
                 field.type_name = type_name
     _pool.Add(file_proto)
     return {
-        name: _message_class(_pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
-        for name in messages
+        name: _message_class(_pool.FindMessageTypeByName(f"{_PACKAGE}.{name}")) for name in messages
     }
 
 

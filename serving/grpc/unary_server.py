@@ -34,7 +34,7 @@ from tfrelay.serving.grpc.messages import (
     supported,
     too_large_message,
 )
-from tfrelay.serving.rest.timeouts import TimeoutSweeper
+from tfrelay.serving.net.timeouts import TimeoutSweeper
 from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth
 
 logger = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ from http import HTTPStatus
 
 import httptools
 
+from tfrelay.serving.net.timeouts import NEVER, TimeoutSweeper
 from tfrelay.serving.rest.flow_control import FlowControl
 from tfrelay.serving.rest.limits import DEFAULT_LIMITS, HttpLimits
-from tfrelay.serving.rest.timeouts import NEVER, TimeoutSweeper
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import re
 from dataclasses import replace
 
 from support.fake_transport import FakeTransport, connect
+from tfrelay.serving.net.timeouts import TimeoutSweeper
 from tfrelay.serving.rest.http_server import HttpProtocol, Request
 from tfrelay.serving.rest.limits import DEFAULT_LIMITS, HttpLimits
-from tfrelay.serving.rest.timeouts import TimeoutSweeper
 
 MAX_BODY = 1024
 

@@ -9,7 +9,7 @@ import asyncio
 from support.h2_client import Client, data, grpc_message, started
 from tfrelay.serving.grpc import http2
 from tfrelay.serving.grpc.http2_limits import Http2Limits
-from tfrelay.serving.rest.timeouts import TimeoutSweeper
+from tfrelay.serving.net.timeouts import TimeoutSweeper
 
 LIMITS = Http2Limits(preface_timeout=10.0, request_timeout=60.0)
 
