@@ -1,4 +1,4 @@
-"""Maps the top-level folders onto the `tfrelay` namespace (see DESIGN.md, "Layout").
+"""Maps the top-level folders onto the `tfrelay` namespace (docs/architecture.md, "Layers").
 
 pyproject.toml holds all metadata; this shim only computes `packages`/`package_dir` so that a new
 sub-folder with an `__init__.py` is picked up without editing a list.

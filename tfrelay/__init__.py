@@ -1,5 +1,5 @@
 """tfrelay: TFX components that push versioned SavedModels to a bucket, and a model server that
-polls it. See DESIGN.md for the architecture.
+polls it. See docs/architecture.md for the architecture.
 
 Importing any `tfrelay.*` module runs this file first, so it is the one place that can pin the
 Keras flavour before TensorFlow is imported by anything below it.
