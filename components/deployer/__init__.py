@@ -1,2 +1,57 @@
 """The ServingDeployer: makes sure a model server polls the bucket, then waits until the pushed
-version serves."""
+version serves.
+
+`component.py` holds the ComponentSpec and the component, `keys.py` their channel and
+parameter keys, `executor.py` the TFX glue, `local_server.py` and `kubernetes_*.py` the
+targets, `readiness.py` the wait, `server_command.py` which server the local target starts.
+
+The component is imported lazily (PEP 562), when one of `__all__` is first asked for, so
+importing the package or one of its TFX-free modules does not load TFX and TensorFlow (issue 15). The serving stack, which has no TFX,
+imports `tfrelay.components.deployer.server_command`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on demand
+    from tfrelay.components.deployer.artifacts import ServingEndpoint
+    from tfrelay.components.deployer.component import ServingDeployer, ServingDeployerSpec
+
+__all__ = ["ServingDeployer", "ServingDeployerSpec", "ServingEndpoint"]
+
+# Where each public name lives. Those modules import TFX (seconds, and absent from the serving
+# stack), so they are imported when a name is first asked for, not with the package (issue 15).
+_EXPORTS = {
+    "ServingDeployer": "tfrelay.components.deployer.component",
+    "ServingDeployerSpec": "tfrelay.components.deployer.component",
+    "ServingEndpoint": "tfrelay.components.deployer.artifacts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Imports a public name's module when the name is first asked for (PEP 562).
+
+    Args:
+      name: the attribute looked up on this package.
+
+    Returns:
+      The class (later look-ups find it in the package without calling this again).
+
+    Raises:
+      AttributeError: `name` is not a public name of this package (submodules, e.g.
+        `tfrelay.components.deployer.server_command`, are still imported by the import system as usual).
+      ModuleNotFoundError: the name needs TFX and this environment has none (the serving-only
+        install).
+    """
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -13,24 +13,28 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfrelay.components.deployer import executor
 from tfrelay.components.deployer import server_command as server_command_module
 from tfrelay.components.deployer.artifacts import ServingEndpoint
+
+# The keys live in keys.py (issue 15); imported by name so `component.MODEL_NAME_KEY` (and
+# `component.LOCAL`, which pipelines use) keep working.
+from tfrelay.components.deployer.keys import (
+    BASE_PATH_KEY,
+    ENDPOINT_KEY,
+    ENDPOINT_URL_KEY,
+    KUBERNETES,
+    KUBERNETES_CONFIG_KEY,
+    LOCAL,
+    MODEL_NAME_KEY,
+    POLL_SECONDS_KEY,
+    PREFER_TFLITE_KEY,
+    PUSHED_MODEL_KEY,
+    SERVER_COMMAND_KEY,
+    STATE_DIR_KEY,
+    TARGET_KEY,
+    TIMEOUT_KEY,
+)
 from tfrelay.components.deployer.kubernetes_manifests import KubernetesSettings
 from tfrelay.serving.storage.filesystem import split_url
 
-PUSHED_MODEL_KEY = "pushed_model"
-ENDPOINT_KEY = "serving_endpoint"
-MODEL_NAME_KEY = "model_name"
-BASE_PATH_KEY = "base_path"
-TARGET_KEY = "target"
-ENDPOINT_URL_KEY = "endpoint"
-TIMEOUT_KEY = "timeout_seconds"
-POLL_SECONDS_KEY = "poll_seconds"
-KUBERNETES_CONFIG_KEY = "kubernetes_config"
-STATE_DIR_KEY = "state_dir"
-PREFER_TFLITE_KEY = "prefer_tflite_model"
-SERVER_COMMAND_KEY = "server_command"
-
-LOCAL = "local"
-KUBERNETES = "kubernetes"
 DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:8501"
 
 

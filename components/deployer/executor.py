@@ -13,18 +13,13 @@ from tfx.types import artifact_utils
 from tfrelay.components import properties
 from tfrelay.components.deployer import (
     artifacts,
+    keys,
     kubernetes_apply,
     kubernetes_manifests,
     local_server,
 )
 from tfrelay.components.deployer.readiness import read_warmup_requests, wait_until_serving
-
-
-def _decoded(value: Any) -> Any:
-    # Dict parameters reach executors JSON-encoded.
-    if isinstance(value, str) and value[:1] == "{":
-        return json.loads(value)
-    return value
+from tfrelay.components.exec_properties import decoded
 
 
 class Executor(base_executor.BaseExecutor):
@@ -36,18 +31,32 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
-        pushed_model = artifact_utils.get_single_instance(input_dict["pushed_model"])
-        model_name = exec_properties["model_name"]
-        base_path = exec_properties["base_path"]
-        target = exec_properties["target"]
-        endpoint = exec_properties.get("endpoint") or ""
-        timeout = float(exec_properties["timeout_seconds"])
-        prefer_tflite = bool(int(exec_properties.get("prefer_tflite_model") or 0))
+        """Deploys (or reuses) the server for the target, then waits for the pushed version.
 
-        if target == "kubernetes":
+        Args:
+          input_dict: `pushed_model` (one PushedModel, pushed or not).
+          output_dict: `serving_endpoint` (one ServingEndpoint), which receives the endpoint,
+            the model name, the version it serves and the target.
+          exec_properties: `model_name`, `base_path`, `target`, `timeout_seconds`,
+            `poll_seconds`, and optionally `endpoint`, `kubernetes_config` (a JSON object),
+            `state_dir`, `prefer_tflite_model` (1/0) and `server_command`.
+
+        Raises:
+          ValueError: unknown kubernetes_config keys or an unusable server_command.
+          readiness.VersionNotServing: the pushed version did not serve within the timeout.
+        """
+        self._log_startup(input_dict, output_dict, exec_properties)
+        pushed_model = artifact_utils.get_single_instance(input_dict[keys.PUSHED_MODEL_KEY])
+        model_name = exec_properties[keys.MODEL_NAME_KEY]
+        base_path = exec_properties[keys.BASE_PATH_KEY]
+        target = exec_properties[keys.TARGET_KEY]
+        endpoint = exec_properties.get(keys.ENDPOINT_URL_KEY) or ""
+        timeout = float(exec_properties[keys.TIMEOUT_KEY])
+        prefer_tflite = bool(int(exec_properties.get(keys.PREFER_TFLITE_KEY) or 0))
+
+        if target == keys.KUBERNETES:
             settings = kubernetes_manifests.KubernetesSettings.from_dict(
-                _decoded(exec_properties.get("kubernetes_config"))
+                decoded(exec_properties.get(keys.KUBERNETES_CONFIG_KEY))
             )
             manifests = kubernetes_manifests.render_manifests(
                 model_name, base_path, settings, prefer_tflite=prefer_tflite
@@ -59,10 +68,10 @@ class Executor(base_executor.BaseExecutor):
                 endpoint,
                 model_name,
                 base_path,
-                poll_seconds=float(exec_properties["poll_seconds"]),
-                state_dir=exec_properties.get("state_dir") or local_server.DEFAULT_STATE_DIR,
+                poll_seconds=float(exec_properties[keys.POLL_SECONDS_KEY]),
+                state_dir=exec_properties.get(keys.STATE_DIR_KEY) or local_server.DEFAULT_STATE_DIR,
                 prefer_tflite=prefer_tflite,
-                server_command=exec_properties.get("server_command") or None,
+                server_command=exec_properties.get(keys.SERVER_COMMAND_KEY) or None,
             )
 
         pushed = pushed_model.get_int_custom_property(properties.PUSHED) == 1
@@ -92,7 +101,7 @@ class Executor(base_executor.BaseExecutor):
                 version,
             )
 
-        endpoint_artifact = artifact_utils.get_single_instance(output_dict["serving_endpoint"])
+        endpoint_artifact = artifact_utils.get_single_instance(output_dict[keys.ENDPOINT_KEY])
         endpoint_artifact.set_string_custom_property(artifacts.ENDPOINT, endpoint)
         endpoint_artifact.set_string_custom_property(artifacts.MODEL_NAME, model_name)
         endpoint_artifact.set_int_custom_property(artifacts.SERVING_VERSION, version)

@@ -34,21 +34,21 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from tfrelay.components.optimizer import executor
 from tfrelay.components.optimizer.artifacts import OptimizationReport
+
+# The keys live in keys.py (issue 15); imported by name so `component.MODEL_KEY` keeps working.
+from tfrelay.components.optimizer.keys import (
+    BLESSING_KEY,
+    EVAL_SPLIT_KEY,
+    EXAMPLES_KEY,
+    MAX_ACCURACY_DROP_KEY,
+    MODEL_BLESSING_KEY,
+    MODEL_KEY,
+    OPTIMIZED_MODEL_KEY,
+    REPORT_KEY,
+    TECHNIQUES_KEY,
+    TRAIN_SPLIT_KEY,
+)
 from tfrelay.components.optimizer.settings import Technique, parse_techniques, to_dict
-
-# Channel keys.
-MODEL_KEY = "model"
-EXAMPLES_KEY = "examples"
-MODEL_BLESSING_KEY = "model_blessing"
-OPTIMIZED_MODEL_KEY = "optimized_model"
-BLESSING_KEY = "blessing"
-REPORT_KEY = "report"
-
-# Execution parameter keys.
-TECHNIQUES_KEY = "techniques"
-MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
-TRAIN_SPLIT_KEY = "train_split"
-EVAL_SPLIT_KEY = "eval_split"
 
 
 class OptimizerSpec(types.ComponentSpec):

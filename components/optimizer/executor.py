@@ -19,7 +19,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from tfrelay.components import properties
-from tfrelay.components.optimizer import data, optimize, report, settings
+from tfrelay.components.optimizer import data, keys, optimize, report, settings
 
 _BLESSED_FILE = "BLESSED"
 _NOT_BLESSED_FILE = "NOT_BLESSED"
@@ -99,25 +99,24 @@ class Executor(base_executor.BaseExecutor):
             model the Optimizer cannot read.
           techniques.TechniqueError: a technique failed; the message names it (and the layer).
         """
-        # component.py imports this module for its EXECUTOR_SPEC; the keys live there.
+        # Imported here because component.py imports this module for its EXECUTOR_SPEC; only
+        # the max_accuracy_drop check is needed from it (the keys are in keys.py, issue 15).
         from tfrelay.components.optimizer import component
 
         self._log_startup(input_dict, output_dict, exec_properties)
-        model = artifact_utils.get_single_instance(input_dict[component.MODEL_KEY])
-        examples = artifact_utils.get_single_instance(input_dict[component.EXAMPLES_KEY])
-        optimized = artifact_utils.get_single_instance(output_dict[component.OPTIMIZED_MODEL_KEY])
-        blessing = artifact_utils.get_single_instance(output_dict[component.BLESSING_KEY])
-        report_artifact = artifact_utils.get_single_instance(output_dict[component.REPORT_KEY])
-        techniques = settings.parse_techniques(exec_properties[component.TECHNIQUES_KEY])
-        max_drop = component.validate_max_accuracy_drop(
-            exec_properties[component.MAX_ACCURACY_DROP_KEY]
-        )
+        model = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
+        examples = artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY])
+        optimized = artifact_utils.get_single_instance(output_dict[keys.OPTIMIZED_MODEL_KEY])
+        blessing = artifact_utils.get_single_instance(output_dict[keys.BLESSING_KEY])
+        report_artifact = artifact_utils.get_single_instance(output_dict[keys.REPORT_KEY])
+        techniques = settings.parse_techniques(exec_properties[keys.TECHNIQUES_KEY])
+        max_drop = component.validate_max_accuracy_drop(exec_properties[keys.MAX_ACCURACY_DROP_KEY])
         description = settings.describe(techniques)
         for artifact in (optimized, blessing, report_artifact):
             artifact.set_string_custom_property(properties.ORIGINAL_MODEL_URI, model.uri)
             artifact.set_string_custom_property(properties.OPTIMIZATION, description)
 
-        refusal = _input_refusal(input_dict.get(component.MODEL_BLESSING_KEY))
+        refusal = _input_refusal(input_dict.get(keys.MODEL_BLESSING_KEY))
         if refusal:
             write_blessing(blessing, False, [refusal], {}, optimized.uri)
             report.write(
@@ -130,8 +129,8 @@ class Executor(base_executor.BaseExecutor):
         result = optimize.optimize(
             model.uri,
             optimized.uri,
-            _split_files(examples, exec_properties.get(component.TRAIN_SPLIT_KEY) or "train"),
-            _split_files(examples, exec_properties.get(component.EVAL_SPLIT_KEY) or "eval"),
+            _split_files(examples, exec_properties.get(keys.TRAIN_SPLIT_KEY) or "train"),
+            _split_files(examples, exec_properties.get(keys.EVAL_SPLIT_KEY) or "eval"),
             techniques,
             max_drop,
         )

@@ -32,26 +32,25 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.placeholder import placeholder as ph
 from tfx.orchestration import data_types
-from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.system_executions import Deploy
 
 from tfrelay.components.pusher import executor, push
 
-# Channel keys, the same as TFX's Pusher (its CheckBlessing looks the blessing up by this key).
-MODEL_KEY = standard_component_specs.MODEL_KEY
-MODEL_BLESSING_KEY = standard_component_specs.MODEL_BLESSING_KEY
-PUSHED_MODEL_KEY = standard_component_specs.PUSHED_MODEL_KEY
-# The model pushed instead when `model` is not blessed (e.g. the original of an optimized model).
-FALLBACK_MODEL_KEY = "fallback_model"
-FALLBACK_MODEL_BLESSING_KEY = "fallback_model_blessing"
-
-# Execution parameter keys.
-BASE_PATH_KEY = "base_path"
-MODEL_NAME_KEY = "model_name"
-KEEP_LAST_KEY = "keep_last"
-VERSIONING_KEY = "versioning"
-FALLBACK_KEY = "fallback"  # int 1/0: push fallback_model when model is not blessed
+# The keys live in keys.py (issue 15); imported by name so `component.MODEL_KEY` keeps working.
+from tfrelay.components.pusher.keys import (
+    BASE_PATH_KEY,
+    FALLBACK_KEY,
+    FALLBACK_MODEL_BLESSING_KEY,
+    FALLBACK_MODEL_KEY,
+    KEEP_LAST_KEY,
+    MODEL_BLESSING_KEY,
+    MODEL_KEY,
+    MODEL_NAME_KEY,
+    PUSHED_MODEL_KEY,
+    VERSIONING_KEY,
+)
 
 VERSIONING_NEXT_INTEGER = push.VERSIONING_NEXT_INTEGER
 VERSIONING_UNIX_TIMESTAMP = push.VERSIONING_UNIX_TIMESTAMP

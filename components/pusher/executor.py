@@ -21,7 +21,7 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from tfrelay.components import properties
-from tfrelay.components.pusher import push
+from tfrelay.components.pusher import keys, push
 from tfrelay.serving.storage import bucket
 
 # The push record is also kept in the PushedModel's URI: a small archive of what was pushed where
@@ -53,16 +53,12 @@ class Executor(tfx_pusher_executor.Executor):
           ValueError: invalid exec properties (e.g. a runtime parameter with a bad value).
           push.PushError: the push failed; the message says what to do next.
         """
-        # Imported here because component.py imports this module for its EXECUTOR_SPEC; the keys
-        # live with the ComponentSpec that defines them.
-        from tfrelay.components.pusher import component
-
         self._log_startup(input_dict, output_dict, exec_properties)
-        pushed_model = artifact_utils.get_single_instance(output_dict[component.PUSHED_MODEL_KEY])
-        base_path = exec_properties.get(component.BASE_PATH_KEY)
-        model_name = exec_properties.get(component.MODEL_NAME_KEY)
-        keep_last = exec_properties.get(component.KEEP_LAST_KEY)
-        versioning = exec_properties.get(component.VERSIONING_KEY)
+        pushed_model = artifact_utils.get_single_instance(output_dict[keys.PUSHED_MODEL_KEY])
+        base_path = exec_properties.get(keys.BASE_PATH_KEY)
+        model_name = exec_properties.get(keys.MODEL_NAME_KEY)
+        keep_last = exec_properties.get(keys.KEEP_LAST_KEY)
+        versioning = exec_properties.get(keys.VERSIONING_KEY)
         keep_last = 0 if keep_last is None else keep_last
         versioning = versioning or push.VERSIONING_NEXT_INTEGER
         push.validate_base_path(base_path)
@@ -72,8 +68,8 @@ class Executor(tfx_pusher_executor.Executor):
         model_name = model_name or push.default_model_name(base_path)
         pushed_model.set_string_custom_property(properties.PUSHED_MODEL_NAME, model_name)
 
-        model = artifact_utils.get_single_instance(input_dict[component.MODEL_KEY])
-        blessings = input_dict.get(component.MODEL_BLESSING_KEY)
+        model = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
+        blessings = input_dict.get(keys.MODEL_BLESSING_KEY)
         blessing = artifact_utils.get_single_instance(blessings) if blessings else None
         chosen, chosen_blessing = model, blessing
         selected = push.SELECTED_MODEL
@@ -146,12 +142,10 @@ class Executor(tfx_pusher_executor.Executor):
         self, input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
     ) -> tuple[types.Artifact, types.Artifact | None] | None:
         """(fallback model, its blessing or None) when the fallback is wired and on, else None."""
-        from tfrelay.components.pusher import component
-
-        fallback_models = input_dict.get(component.FALLBACK_MODEL_KEY)
-        if not fallback_models or not int(exec_properties.get(component.FALLBACK_KEY) or 0):
+        fallback_models = input_dict.get(keys.FALLBACK_MODEL_KEY)
+        if not fallback_models or not int(exec_properties.get(keys.FALLBACK_KEY) or 0):
             return None
-        blessings = input_dict.get(component.FALLBACK_MODEL_BLESSING_KEY)
+        blessings = input_dict.get(keys.FALLBACK_MODEL_BLESSING_KEY)
         return (
             artifact_utils.get_single_instance(fallback_models),
             artifact_utils.get_single_instance(blessings) if blessings else None,

@@ -1,1 +1,53 @@
-"""The Trainer: trains a Keras model from Examples and exports it serving-ready."""
+"""The Trainer: trains a Keras model from Examples and exports it serving-ready.
+
+`component.py` holds the ComponentSpec and the component, `keys.py` their channel and
+parameter keys, `executor.py` the TFX glue, `tabular.py`, `export.py`, `features.py` and
+`preprocessing.py` the built-in model and the serving export.
+
+The component is imported lazily (PEP 562), when one of `__all__` is first asked for, so
+importing the package or one of its TFX-free modules does not load TFX and TensorFlow (issue 15).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on demand
+    from tfrelay.components.trainer.component import Trainer, TrainerSpec
+
+__all__ = ["Trainer", "TrainerSpec"]
+
+# Where each public name lives. Those modules import TFX (seconds, and absent from the serving
+# stack), so they are imported when a name is first asked for, not with the package (issue 15).
+_EXPORTS = {
+    "Trainer": "tfrelay.components.trainer.component",
+    "TrainerSpec": "tfrelay.components.trainer.component",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Imports a public name's module when the name is first asked for (PEP 562).
+
+    Args:
+      name: the attribute looked up on this package.
+
+    Returns:
+      The class (later look-ups find it in the package without calling this again).
+
+    Raises:
+      AttributeError: `name` is not a public name of this package (submodules, e.g.
+        `tfrelay.components.trainer.export`, are still imported by the import system as usual).
+      ModuleNotFoundError: the name needs TFX and this environment has none (the serving-only
+        install).
+    """
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

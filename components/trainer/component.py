@@ -14,25 +14,28 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfrelay.components.trainer import executor
 from tfrelay.components.trainer.export import TASKS
 
-EXAMPLES_KEY = "examples"
-SCHEMA_KEY = "schema"
-MODEL_KEY = "model"
-MODEL_RUN_KEY = "model_run"
-MODULE_FILE_KEY = "module_file"
-MODULE_PATH_KEY = "module_path"
-RUN_FN_KEY = "run_fn"
-TRAIN_ARGS_KEY = "train_args"
-EVAL_ARGS_KEY = "eval_args"
-CUSTOM_CONFIG_KEY = "custom_config"
-LABEL_KEY = "label_key"
-FEATURE_KEYS_KEY = "feature_keys"
-TASK_KEY = "task"
-HIDDEN_UNITS_KEY = "hidden_units"
-EPOCHS_KEY = "epochs"
-BATCH_SIZE_KEY = "batch_size"
-LEARNING_RATE_KEY = "learning_rate"
-WARMUP_EXAMPLES_KEY = "warmup_examples"
-CORE_MODEL_FN_KEY = "core_model_fn"
+# The keys live in keys.py (issue 15); imported by name so `component.MODEL_KEY` keeps working.
+from tfrelay.components.trainer.keys import (
+    BATCH_SIZE_KEY,
+    CORE_MODEL_FN_KEY,
+    CUSTOM_CONFIG_KEY,
+    EPOCHS_KEY,
+    EVAL_ARGS_KEY,
+    EXAMPLES_KEY,
+    FEATURE_KEYS_KEY,
+    HIDDEN_UNITS_KEY,
+    LABEL_KEY,
+    LEARNING_RATE_KEY,
+    MODEL_KEY,
+    MODEL_RUN_KEY,
+    MODULE_FILE_KEY,
+    MODULE_PATH_KEY,
+    RUN_FN_KEY,
+    SCHEMA_KEY,
+    TASK_KEY,
+    TRAIN_ARGS_KEY,
+    WARMUP_EXAMPLES_KEY,
+)
 
 
 class TrainerSpec(types.ComponentSpec):
@@ -147,7 +150,7 @@ class Trainer(base_component.BaseComponent):
         hidden_units = [16, 8] if hidden_units is None else list(hidden_units)
         if any(not isinstance(u, int) or u <= 0 for u in hidden_units):
             raise ValueError(f"hidden_units must be positive integers, got {hidden_units}")
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        for name, value in ((EPOCHS_KEY, epochs), (BATCH_SIZE_KEY, batch_size)):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
         if warmup_examples < 0 or warmup_examples > 1000:

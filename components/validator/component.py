@@ -9,17 +9,20 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from tfrelay.components.validator import evaluation, executor
-from tfrelay.serving.storage.filesystem import split_url
 
-EXAMPLES_KEY = "examples"
-MODEL_KEY = "model"
-SCHEMA_KEY = "schema"
-EVALUATION_KEY = "evaluation"
-BLESSING_KEY = "blessing"
-EVAL_CONFIG_KEY = "eval_config"
-BASELINE_BASE_PATH_KEY = "baseline_base_path"
-EXAMPLE_SPLITS_KEY = "example_splits"
-CHECK_SERVING_CONTRACT_KEY = "check_serving_contract"
+# The keys live in keys.py (issue 15); imported by name so `component.MODEL_KEY` keeps working.
+from tfrelay.components.validator.keys import (
+    BASELINE_BASE_PATH_KEY,
+    BLESSING_KEY,
+    CHECK_SERVING_CONTRACT_KEY,
+    EVAL_CONFIG_KEY,
+    EVALUATION_KEY,
+    EXAMPLE_SPLITS_KEY,
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    SCHEMA_KEY,
+)
+from tfrelay.serving.storage.filesystem import split_url
 
 _SUPPORTED_SCHEMES = ("file", "s3", "gs")
 

@@ -18,7 +18,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils, proto_utils
 
 from tfrelay.components import properties
-from tfrelay.components.validator import evaluation
+from tfrelay.components.validator import evaluation, keys
 from tfrelay.components.validator.baseline import fetch_baseline
 from tfrelay.components.validator.serving_contract import (
     check_serving_contract,
@@ -50,10 +50,19 @@ class Executor(evaluator_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        """Evaluates the candidate with TFX's Evaluator, then blesses it only if the thresholds
+        and the serving contract hold.
+
+        Args:
+          input_dict: `examples`, `model`, optionally `schema`.
+          output_dict: `evaluation` (TFMA's results) and `blessing`.
+          exec_properties: `eval_config` (JSON), optionally `baseline_base_path`,
+            `example_splits` and `check_serving_contract` (1/0).
+        """
         eval_config = tfma.EvalConfig()
-        proto_utils.json_to_proto(exec_properties["eval_config"], eval_config)
-        base_path = exec_properties.get("baseline_base_path") or ""
-        model = artifact_utils.get_single_instance(input_dict["model"])
+        proto_utils.json_to_proto(exec_properties[keys.EVAL_CONFIG_KEY], eval_config)
+        base_path = exec_properties.get(keys.BASELINE_BASE_PATH_KEY) or ""
+        model = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
         candidate_path = path_utils.serving_model_path(model.uri)
         workdir = tempfile.mkdtemp(prefix="tfrelay-validator-")
         skipped_baseline = None  # a baseline whose predictions cannot be compared
@@ -80,13 +89,13 @@ class Executor(evaluator_executor.Executor):
             if baseline is not None:
                 baseline_model = standard_artifacts.Model()
                 baseline_model.uri = os.path.dirname(baseline.local_path)
-                inputs["baseline_model"] = [baseline_model]
+                inputs[keys.BASELINE_MODEL_KEY] = [baseline_model]
             else:
                 eval_config = evaluation.without_baseline(eval_config)
-            splits = exec_properties.get("example_splits")
+            splits = exec_properties.get(keys.EXAMPLE_SPLITS_KEY)
             tfx_properties = {
-                "eval_config": proto_utils.proto_to_json(eval_config),
-                "example_splits": splits if isinstance(splits, str) else json.dumps(splits),
+                keys.EVAL_CONFIG_KEY: proto_utils.proto_to_json(eval_config),
+                keys.EXAMPLE_SPLITS_KEY: splits if isinstance(splits, str) else json.dumps(splits),
             }
             logging.info(
                 "Validator: evaluating %s%s",
@@ -97,11 +106,13 @@ class Executor(evaluator_executor.Executor):
             )
             super().Do(inputs, output_dict, tfx_properties)
 
-            evaluation_artifact = artifact_utils.get_single_instance(output_dict["evaluation"])
-            blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+            evaluation_artifact = artifact_utils.get_single_instance(
+                output_dict[keys.EVALUATION_KEY]
+            )
+            blessing = artifact_utils.get_single_instance(output_dict[keys.BLESSING_KEY])
             failed = [f.description for f in evaluation.threshold_failures(evaluation_artifact.uri)]
             metrics = evaluation.overall_metrics(evaluation_artifact.uri)
-            if int(exec_properties.get("check_serving_contract", 1)):
+            if int(exec_properties.get(keys.CHECK_SERVING_CONTRACT_KEY, 1)):
                 reference = baseline or skipped_baseline
                 contract_failures, replayed = check_serving_contract(
                     candidate_path, reference.local_path if reference else None
