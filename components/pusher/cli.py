@@ -87,18 +87,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="tfrelay push: %(message)s",
         stream=sys.stderr,
     )
-    # Progress lines come from push.py's logger; the storage clients' own chatter stays out.
+    # Progress lines come from the bucket writer's logger; the storage clients' own chatter stays
+    # out.
     for noisy in ("botocore", "s3fs", "fsspec", "urllib3", "aiobotocore", "google"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    request = push.PushRequest(
-        model_dir=args.saved_model_dir,
-        base_path=args.base_path,
-        model_name=args.model_name or _default_name(args.base_path),
-        keep_last=args.keep_last,
-        versioning=args.versioning,
-        selection_reason=args.reason,
-    )
     try:
+        # The settings are validated once, here (issue 15); None names the model after BASE_PATH.
+        settings = push.PushSettings.create(
+            args.base_path, args.model_name or None, args.keep_last, args.versioning
+        )
+        request = push.PushRequest.from_settings(
+            settings, args.saved_model_dir, selection_reason=args.reason
+        )
         result = push.push_model(request)
     except ValueError as err:
         print(f"tfrelay push: error: {err}", file=sys.stderr)
@@ -108,11 +108,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(result.reason)
     return 0
-
-
-def _default_name(base_path: str) -> str:
-    try:
-        push.validate_base_path(base_path)
-    except ValueError:
-        return base_path  # push_model reports the base path's problem with its own message
-    return push.default_model_name(base_path)

@@ -10,7 +10,9 @@
 ```
 
 Publishing rule (writers): upload everything else first and the publish marker (`saved_model.pb`
-or `model.tflite`) last; never overwrite an existing version.
+or `model.tflite`) last; never overwrite an existing version. tfrelay's writer is
+`bucket_writer.BucketWriter` (the BucketPusher and `tfrelay push` publish through it); it lists
+versions with the reader's `ModelStorage`, so both sides agree on what a version is (issue 15).
 
 Completeness rule (readers), which protects against any writer, not only ours (TF Serving
 #1086, #572): a version is loadable only when

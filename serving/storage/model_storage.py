@@ -141,6 +141,8 @@ class ModelStorage:
       environ: environment for S3/GCS configuration; defaults to `os.environ`.
       timeout_seconds: deadline of a LIST/HEAD/small read (`--storage_timeout_seconds`); copies
         get more in proportion to their size (`calls.copy_timeout`).
+      fs: the file system to use instead of `filesystem_for(base_path, ...)`: the bucket writer
+        lists through this class with the file system it writes with (issue 15: one listing).
     """
 
     def __init__(
@@ -148,11 +150,14 @@ class ModelStorage:
         base_path: str,
         environ: Mapping[str, str] | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        fs: fsspec.AbstractFileSystem | None = None,
     ) -> None:
         self.base_path = base_path
         self.protocol, self._root = split_url(base_path)
-        self._fs: fsspec.AbstractFileSystem = filesystem_for(
-            base_path, environ, timeout_seconds=timeout_seconds
+        self._fs: fsspec.AbstractFileSystem = (
+            fs
+            if fs is not None
+            else filesystem_for(base_path, environ, timeout_seconds=timeout_seconds)
         )
         self.stats = StorageStats()
         self._stats_lock = threading.Lock()
@@ -177,22 +182,34 @@ class ModelStorage:
     def _run(self, doing: str, fn: Callable[[], T], timeout: float | None = None) -> T:
         return self.calls.run(doing, fn, timeout)
 
-    def list_versions(self) -> dict[int, str]:
+    def list_versions(self, missing_ok: bool = False) -> dict[int, str]:
         """Lists the version directories with one non-recursive (delimiter) listing.
+
+        Args:
+          missing_ok: a base path that does not exist has no versions (the bucket writer's
+            first push), instead of StorageUnavailable and a logged storage error.
 
         Returns:
           {version number: directory name}. If two names parse to the same number (`7` and
           `007`), the first in sorted order wins and a warning is logged, like TF Serving.
 
         Raises:
-          StorageUnavailable: the base path does not exist or cannot be listed (in time).
+          StorageUnavailable: the base path does not exist (unless `missing_ok`) or cannot be
+            listed (in time).
         """
         with self._stats_lock:
             self.stats.listings += 1
+
+        def ls() -> list[dict]:
+            try:
+                return self._fs.ls(self._root, detail=True)
+            except FileNotFoundError:
+                if missing_ok:
+                    return []
+                raise
+
         try:
-            entries = self._run(
-                f"list {self.base_path}", lambda: self._fs.ls(self._root, detail=True)
-            )
+            entries = self._run(f"list {self.base_path}", ls)
         except StorageError as err:
             if err.kind == errors.NOT_FOUND:
                 raise StorageUnavailable(

@@ -10,6 +10,7 @@ import pytest
 
 from tfrelay.components.pusher import push
 from tfrelay.serving.storage import bucket
+from tfrelay.serving.storage.bucket_writer import BucketWriter
 from tfrelay.serving.storage.model_storage import ModelStorage
 
 
@@ -44,13 +45,13 @@ def test_the_mark_is_raised_before_the_versions_files(saved_models, tmp_path, mo
     base = tmp_path / "m"
     _push(saved_models["half_plus_two"], base)
     seen = []
-    original = push._BasePath.write
+    original = BucketWriter.write
 
     def spy(self, name, relative, **kwargs):
         seen.append(json.loads((base / bucket.HIGH_WATER_MARK_FILE).read_text())["version"])
         return original(self, name, relative, **kwargs)
 
-    monkeypatch.setattr(push._BasePath, "write", spy)
+    monkeypatch.setattr(BucketWriter, "write", spy)
     assert _push(saved_models["half_plus_three"], base).version == 2
     assert seen and set(seen) == {2}
 
@@ -75,11 +76,9 @@ def test_a_bucket_pushed_before_the_mark_existed_continues_from_its_listing(save
 def test_a_late_writer_of_a_lower_number_does_not_lower_the_mark(saved_models, tmp_path):
     """Two pushers: B claimed 7 and recorded it; A, which had claimed 6, records 6 afterwards.
     The mark stays 7, so the next push takes 8, not 7 again (issue 13 review)."""
-    from tfrelay.serving.storage.filesystem import filesystem_for
-
     root = tmp_path / "m"
-    pusher_b = push._BasePath(str(root), filesystem_for(str(root)))
-    pusher_a = push._BasePath(str(root), filesystem_for(str(root)))
+    pusher_b = BucketWriter(str(root))
+    pusher_a = BucketWriter(str(root))
     pusher_b.write_high_water_mark(7)
     pusher_a.write_high_water_mark(6)
     assert json.loads((root / bucket.HIGH_WATER_MARK_FILE).read_text())["version"] == 7

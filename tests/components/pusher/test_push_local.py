@@ -26,7 +26,8 @@ from tfrelay.serving.storage.filesystem import filesystem_for
 from tfrelay.serving.storage.model_storage import ModelStorage
 
 MODEL_NAME = "penguins"
-PUSH_LOGGER = "tfrelay.components.pusher.push"
+# The progress and retention lines come from the bucket contract's writer (issue 15).
+PUSH_LOGGER = "tfrelay.serving.storage.bucket_writer"
 
 
 class FailingFileSystem:
