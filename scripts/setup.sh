@@ -31,8 +31,11 @@ build_venv() {
     "$python" -m venv "$venv"
   fi
   echo "setup: installing tfrelay[$extras] into $venv under $lock (first time: ~3 min, ~3 GB)"
-  "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24" "setuptools>=77" wheel
-  "$venv/bin/python" -m pip install --progress-bar off -c "$lock" -e ".[$extras]" \
+  # This machine's pip configuration names extra local indexes; pip warns once per package
+  # about the missing ones, which would bury the progress lines.
+  "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24" "setuptools>=77" wheel 2>&1 \
+    | { grep -v '^WARNING: Location' || true; }
+  "$venv/bin/python" -m pip install --progress-bar off -c "$lock" -e ".[$extras]" 2>&1 \
     | grep -vE '^(Requirement already satisfied|WARNING: Location)' || true
   # pip's exit code is lost in the pipe above; `pip check` and the import below catch a failed
   # install.
