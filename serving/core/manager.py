@@ -4,6 +4,10 @@ The source says which versions each model should have (`set_aspired_versions`); 
 thread applies TF Serving's availability-preserving policy one action at a time; loads and
 unloads run on their own pools so requests never wait for them. Lookups read an immutable
 snapshot that is swapped whole after each change, so the request path takes no manager lock.
+
+Status readers (readiness, gauges) subscribe to the manager's version events (`subscribe`, as TF
+Serving's ServableStateMonitor listens on the manager's EventBus) instead of asking it: an event
+is published on the thread that changed the state, never on the request path (issue 15).
 """
 
 from __future__ import annotations
@@ -165,6 +169,52 @@ class ModelServing:
     labels: Mapping[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class VersionEvent:
+    """One version's change of state, as the manager publishes it (TF Serving's ServableState).
+
+    Attributes:
+      model_name: the model.
+      status: the version's status after the change: its new state and, for a load that failed
+        (for good, or while it waits to be retried), the error.
+    """
+
+    model_name: str
+    status: VersionStatus
+
+    @property
+    def version(self) -> int:
+        """The version number."""
+        return self.status.version
+
+    @property
+    def state(self) -> VersionState:
+        """The version's new state."""
+        return self.status.state
+
+
+# Receives every VersionEvent; see `ServableManager.subscribe` for where and when it runs.
+VersionSubscriber = Callable[[VersionEvent], None]
+
+
+class Subscription:
+    """A subscriber registered with `ServableManager.subscribe`; `cancel()` ends its events.
+
+    Attributes:
+      callback: the subscriber.
+    """
+
+    __slots__ = ("_manager", "callback")
+
+    def __init__(self, manager: ServableManager, callback: VersionSubscriber) -> None:
+        self._manager = manager
+        self.callback = callback
+
+    def cancel(self) -> None:
+        """Stops delivering events to this subscriber (idempotent; takes the manager's lock)."""
+        self._manager._unsubscribe(self)
+
+
 def describe_request(model: str, version: int | None, label: str | None) -> str:
     """TF Serving's rendering of a servable request in "not found" errors."""
     if version is not None:
@@ -210,7 +260,8 @@ class ServableManager:
         )
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="tfrelay-manager", daemon=True)
-        self._listeners: list[Callable[[str, int, VersionState], None]] = []
+        # Replaced whole on (un)subscribe, so publishing iterates a tuple nobody mutates.
+        self._subscriptions: tuple[Subscription, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -244,9 +295,61 @@ class ServableManager:
                 self._unload_fn(handle.servable)
         self._unloaders.shutdown(wait=True)
 
-    def add_listener(self, listener: Callable[[str, int, VersionState], None]) -> None:
-        """Registers a callback for state changes (model, version, new state)."""
-        self._listeners.append(listener)
+    def add_listener(self, listener: Callable[[str, int, VersionState], None]) -> Subscription:
+        """Registers a callback for state changes (model, version, new state).
+
+        The untyped form of `subscribe(..., replay=False)`, kept for existing callers.
+
+        Args:
+          listener: called as `subscribe` calls its subscribers.
+
+        Returns:
+          The subscription.
+        """
+        return self.subscribe(
+            lambda event: listener(event.model_name, event.version, event.state), replay=False
+        )
+
+    # -- version events ------------------------------------------------------------------------
+
+    def subscribe(self, callback: VersionSubscriber, replay: bool = True) -> Subscription:
+        """Delivers every version's changes of state to `callback` from now on.
+
+        Events are published under the manager's lock, on the thread that changed the state (the
+        reconcile, load or unload threads, or a config or source call), in the order the states
+        changed. The request path never publishes: lookups read the swapped snapshot as before.
+        A subscriber must therefore be quick and must not wait for another thread that needs the
+        manager; an exception it raises is logged and the other subscribers still run.
+        `stop()` unloads whatever is still loaded without publishing events (the manager is
+        gone then).
+
+        Args:
+          callback: receives each VersionEvent.
+          replay: first deliver the current status of every known version (before any later
+            event), so a subscriber that starts late misses nothing.
+
+        Returns:
+          The subscription; `cancel()` it to stop the events.
+        """
+        subscription = Subscription(self, callback)
+        with self._lock:
+            if replay:
+                for model in list(self._models.values()):
+                    for _, record in sorted(model.versions.items()):
+                        self._deliver(subscription, VersionEvent(model.name, record.status()))
+            self._subscriptions = (*self._subscriptions, subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions = tuple(s for s in self._subscriptions if s is not subscription)
+
+    @staticmethod
+    def _deliver(subscription: Subscription, event: VersionEvent) -> None:
+        try:
+            subscription.callback(event)
+        except Exception:
+            logger.exception("version event subscriber failed on %s", event)
 
     # -- inputs from the source and the config -------------------------------------------------
 
@@ -623,11 +726,11 @@ class ServableManager:
         self, model: _ModelRecord, record: _VersionRecord, state: VersionState
     ) -> None:
         record.state = state
-        for listener in self._listeners:
-            try:
-                listener(model.name, record.version, state)
-            except Exception:
-                logger.exception("state listener failed")
+        subscriptions = self._subscriptions
+        if subscriptions:
+            event = VersionEvent(model.name, record.status())
+            for subscription in subscriptions:
+                self._deliver(subscription, event)
         self._lock.notify_all()
 
     def _start_load_locked(self, model: _ModelRecord, record: _VersionRecord) -> None:
