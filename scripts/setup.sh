@@ -30,7 +30,7 @@ build_venv() {
     rm -rf "$venv"
     "$python" -m venv "$venv"
   fi
-  echo "setup: installing tfrelay[$extras] into $venv under $lock (first time: ~3 min, ~3 GB)"
+  echo "setup: installing tfrelay[$extras] into $venv under $lock (first time: a few minutes, ~3 GB)"
   # This machine's pip configuration names extra local indexes; pip warns once per package
   # about the missing ones, which would bury the progress lines.
   "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24" "setuptools>=77" wheel 2>&1 \
