@@ -6,8 +6,8 @@ parameter keys, `executor.py` the TFX glue, `local_server.py` and `kubernetes_*.
 targets, `readiness.py` the wait, `server_command.py` which server the local target starts.
 
 The component is imported lazily (PEP 562), when one of `__all__` is first asked for, so
-importing the package or one of its TFX-free modules does not load TFX and TensorFlow (issue 15). The serving stack, which has no TFX,
-imports `tfrelay.components.deployer.server_command`.
+importing the package or one of its TFX-free modules does not load TFX and TensorFlow (issue 15):
+the serving stack, which has no TFX, imports `tfrelay.components.deployer.server_command`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def __getattr__(name: str) -> Any:
       The class (later look-ups find it in the package without calling this again).
 
     Raises:
-      AttributeError: `name` is not a public name of this package (submodules, e.g.
-        `tfrelay.components.deployer.server_command`, are still imported by the import system as usual).
+      AttributeError: `name` is not a public name of this package (`from ... import server_command`
+        then imports the submodule, as the import system does for any package).
       ModuleNotFoundError: the name needs TFX and this environment has none (the serving-only
         install).
     """

@@ -37,8 +37,8 @@ def __getattr__(name: str) -> Any:
       The class (later look-ups find it in the package without calling this again).
 
     Raises:
-      AttributeError: `name` is not a public name of this package (submodules, e.g.
-        `tfrelay.components.pusher.push`, are still imported by the import system as usual).
+      AttributeError: `name` is not a public name of this package (`from ... import push`
+        then imports the submodule, as the import system does for any package).
       ModuleNotFoundError: the name needs TFX and this environment has none (the serving-only
         install).
     """
