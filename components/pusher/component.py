@@ -36,7 +36,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.system_executions import Deploy
 
-from tfrelay.components.pusher import executor, push
+from tfrelay.components.pusher import executor, push, settings
 
 # The keys live in keys.py (issue 15); imported by name so `component.MODEL_KEY` keeps working.
 from tfrelay.components.pusher.keys import (
@@ -205,14 +205,10 @@ class BucketPusher(base_component.BaseComponent):
                 "BucketPusher needs a model channel: pass model=trainer.outputs['model'] (a "
                 "channel of standard_artifacts.Model)."
             )
-        if _known_at_construction(base_path):
-            push.validate_base_path(base_path)
-        if _known_at_construction(model_name):
-            push.validate_model_name(model_name)
-        if _known_at_construction(keep_last):
-            push.validate_keep_last(keep_last)
-        if _known_at_construction(versioning):
-            push.validate_versioning(versioning)
+        # The values known now are checked now; runtime parameters when the executor runs.
+        settings.validate_known(
+            base_path, model_name, keep_last, versioning, _known_at_construction
+        )
         _validate_fallback(model_blessing, fallback_model, fallback_model_blessing, fallback)
         fallback_args = {}
         if fallback_model is not None:

@@ -59,14 +59,9 @@ class Executor(tfx_pusher_executor.Executor):
         model_name = exec_properties.get(keys.MODEL_NAME_KEY)
         keep_last = exec_properties.get(keys.KEEP_LAST_KEY)
         versioning = exec_properties.get(keys.VERSIONING_KEY)
-        keep_last = 0 if keep_last is None else keep_last
-        versioning = versioning or push.VERSIONING_NEXT_INTEGER
-        push.validate_base_path(base_path)
-        push.validate_model_name(model_name)
-        push.validate_keep_last(keep_last)
-        push.validate_versioning(versioning)
-        model_name = model_name or push.default_model_name(base_path)
-        pushed_model.set_string_custom_property(properties.PUSHED_MODEL_NAME, model_name)
+        # Validated once here (runtime parameters resolve only now); push_model trusts them.
+        settings = push.PushSettings.create(base_path, model_name, keep_last, versioning)
+        pushed_model.set_string_custom_property(properties.PUSHED_MODEL_NAME, settings.model_name)
 
         model = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
         blessings = input_dict.get(keys.MODEL_BLESSING_KEY)
@@ -103,12 +98,9 @@ class Executor(tfx_pusher_executor.Executor):
             selection = push.fallback_reason(model.uri, blessing.uri, failed, fallback_model.uri)
             logging.warning("BucketPusher: %s", selection)
 
-        request = push.PushRequest(
-            model_dir=self._model_dir(chosen),
-            base_path=base_path,
-            model_name=model_name,
-            keep_last=keep_last,
-            versioning=versioning,
+        request = push.PushRequest.from_settings(
+            settings,
+            self._model_dir(chosen),
             lineage=self._lineage(),
             source_model_uri=chosen.uri,
             metrics=push.parse_metrics(
