@@ -13,11 +13,8 @@ from typing import Any
 
 from tfx import v1 as tfx
 
-from tfrelay.components.deployer.component import LOCAL, ServingDeployer
-from tfrelay.components.optimizer.component import Optimizer
-from tfrelay.components.pusher.component import BucketPusher
-from tfrelay.components.trainer.component import Trainer
-from tfrelay.components.validator.component import Validator
+from tfrelay.components import BucketPusher, Optimizer, ServingDeployer, Trainer, Validator
+from tfrelay.components.deployer.keys import LOCAL
 from tfrelay.pipelines.datasets import penguins
 
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
