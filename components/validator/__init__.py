@@ -10,8 +10,9 @@ importing the package or one of its TFX-free modules does not load TFX and Tenso
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tfrelay.components.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on demand
     from tfrelay.components.validator.component import Validator, ValidatorSpec
@@ -26,28 +27,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Imports a public name's module when the name is first asked for (PEP 562).
-
-    Args:
-      name: the attribute looked up on this package.
-
-    Returns:
-      The class (later look-ups find it in the package without calling this again).
-
-    Raises:
-      AttributeError: `name` is not a public name of this package (`from ... import evaluation`
-        then imports the submodule, as the import system does for any package).
-      ModuleNotFoundError: the name needs TFX and this environment has none (the serving-only
-        install).
-    """
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
