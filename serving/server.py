@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.api.inference import InferenceRunner
 from tfrelay.serving.batching.batcher import Batcher
 from tfrelay.serving.config.batching import BatchingConfig, read_batching_parameters
@@ -111,6 +112,8 @@ class ModelServer:
             else None
         )
         self.runner = InferenceRunner(self._executor, self.metrics, self.batcher)
+        # One data plane for both front ends (issue 15): they keep only their codecs.
+        self.data_plane = DataPlane(self.manager, self.runner, self.metrics)
         extra_routes = {"/healthz": self._healthz, "/readyz": self._readyz}
         if self.prometheus.enabled:
             extra_routes[self.prometheus.path] = self._prometheus
@@ -122,6 +125,7 @@ class ModelServer:
             metrics=self.metrics,
             auth=self.auth,
             max_body_bytes=options.max_request_size_bytes,
+            data_plane=self.data_plane,
         )
         self.grpc_server = None
         self._stop_event: asyncio.Event | None = None
@@ -259,10 +263,10 @@ class ModelServer:
             self.metrics,
             tensor_content=self.options.enable_serialization_as_tensor_content,
             preserialized_responses=uses_unary_server(settings),
+            data_plane=self.data_plane,
         )
-        return build_server(
-            settings, prediction, ModelService(self.manager, self.core.reload_config)
-        )
+        models = ModelService(self.manager, self.core.reload_config, self.data_plane)
+        return build_server(settings, prediction, models)
 
     def _rest_ssl_context(self) -> ssl.SSLContext | None:
         """TLS for REST from the SSLConfig (TF Serving's REST is plaintext, #1503)."""

@@ -13,6 +13,7 @@ from tensorflow_serving.apis import (
 )
 
 from tfrelay.serving import errors
+from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.config.model_config import ConfigError, ModelConfig, models_from_proto
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.grpc.common import rpc
@@ -31,10 +32,14 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     Args:
       manager: answers status requests.
       reload: applies a new config (ModelServer.reload_config).
+      data_plane: answers status requests (shared with REST, issue 15); None: `manager` does.
     """
 
-    def __init__(self, manager: ServableManager, reload: ReloadFn) -> None:
+    def __init__(
+        self, manager: ServableManager, reload: ReloadFn, data_plane: DataPlane | None = None
+    ) -> None:
         self.manager = manager
+        self._status = data_plane.status if data_plane is not None else manager.status
         self._reload = reload
 
     @rpc("GetModelStatus")
@@ -46,7 +51,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             check_request_names(spec.name)
         # get_model_status_impl.cc ignores version_label and lists every version.
         version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
-        statuses = self.manager.status(spec.name, version)
+        statuses = self._status(spec.name, version)
         response = get_model_status_pb2.GetModelStatusResponse()
         for status in statuses:
             entry = response.model_version_status.add(

@@ -21,6 +21,7 @@ from tensorflow_serving.apis import (
 
 from tfrelay.serving import errors
 from tfrelay.serving.api import classify_regress, predict
+from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.api.inference import InferenceRunner
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
@@ -94,6 +95,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       tensor_content: `--enable_serialization_as_tensor_content`.
       preserialized_responses: Predict returns its response as wire-format bytes (tfrelay's own
         gRPC server sends them as they are; grpc.aio needs messages).
+      data_plane: the data plane shared with REST (issue 15); None builds one from `manager`,
+        `runner` and `metrics`.
     """
 
     def __init__(
@@ -103,29 +106,24 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         metrics: ServingMetrics | None = None,
         tensor_content: bool = False,
         preserialized_responses: bool = False,
+        data_plane: DataPlane | None = None,
     ) -> None:
+        self.plane = data_plane or DataPlane(manager, runner, metrics)
         self.manager = manager
         self.runner = runner
         self.metrics = metrics
         self.tensor_content = tensor_content
         self.preserialized_responses = preserialized_responses
 
-    def _record_examples(self, model_name: str, count: int) -> None:
-        if self.metrics is not None:
-            self.metrics.request_example_counts.observe(count, model_name)
-            self.metrics.request_example_count_total.inc(model_name, amount=count)
-
     @rpc("Predict", _spec_name)
     async def Predict(self, request, context):
         if not request.HasField("model_spec"):
             raise _missing_spec()
         name, version, label = spec_target(request.model_spec)
-        handle = self.manager.acquire(name, version, label)
-        try:
-            servable = handle.servable
-            signature = predict.find_signature(servable, request.model_spec.signature_name)
+        with self.plane.version(name, version, label) as handle:
+            signature = predict.find_signature(handle.servable, request.model_spec.signature_name)
             inputs, keys = decode_predict_inputs(signature, request)
-            outputs = await self.runner.run(servable, signature, inputs, keys, "Predict")
+            outputs = await self.plane.predict(handle, signature, inputs, keys, "Predict")
             if self.preserialized_responses:
                 return wire.predict_response(
                     name, handle.version, signature.name, outputs, keys, self.tensor_content
@@ -137,50 +135,38 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             for key in keys:
                 ndarray_to_proto(outputs[key], self.tensor_content, out=response.outputs[key])
             return response
-        finally:
-            handle.release()
 
     @rpc("Classify", _spec_name)
     async def Classify(self, request, context):
         if not request.HasField("model_spec"):
             raise _missing_spec()
         name, version, label = spec_target(request.model_spec)
-        handle = self.manager.acquire(name, version, label)
-        try:
-            servable = handle.servable
+        with self.plane.version(name, version, label) as handle:
             signature = classify_regress.classification_signature(
-                servable, request.model_spec.signature_name
+                handle.servable, request.model_spec.signature_name
             )
             examples = classify_regress.serialized_examples(request.input)
-            self._record_examples(name, len(examples))
-            inputs, wanted = classify_regress.classify_call(signature, examples)
-            outputs = await self.runner.run(servable, signature, inputs, wanted, "Classify")
-            results = classify_regress.classification_results(signature, outputs, len(examples))
+            self.plane.record_examples(name, len(examples))
+            results = await self.plane.classify(handle, signature, examples, "Classify")
             response = classification_pb2.ClassificationResponse()
             response.model_spec.name = name
             response.model_spec.version.value = handle.version
             response.model_spec.signature_name = signature.name
             _fill_classifications(response.result, results)
             return response
-        finally:
-            handle.release()
 
     @rpc("Regress", _spec_name)
     async def Regress(self, request, context):
         if not request.HasField("model_spec"):
             raise _missing_spec()
         name, version, label = spec_target(request.model_spec)
-        handle = self.manager.acquire(name, version, label)
-        try:
-            servable = handle.servable
+        with self.plane.version(name, version, label) as handle:
             signature = classify_regress.regression_signature(
-                servable, request.model_spec.signature_name
+                handle.servable, request.model_spec.signature_name
             )
             examples = classify_regress.serialized_examples(request.input)
-            self._record_examples(name, len(examples))
-            inputs, wanted = classify_regress.regress_call(signature, examples)
-            outputs = await self.runner.run(servable, signature, inputs, wanted, "Regress")
-            values = classify_regress.regression_results(signature, outputs, len(examples))
+            self.plane.record_examples(name, len(examples))
+            values = await self.plane.regress(handle, signature, examples, "Regress")
             response = regression_pb2.RegressionResponse()
             response.model_spec.name = name
             response.model_spec.version.value = handle.version
@@ -188,8 +174,6 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             for value in values:
                 response.result.regressions.add(value=value)
             return response
-        finally:
-            handle.release()
 
     @rpc("MultiInference", _multi_name)
     async def MultiInference(self, request, context):
@@ -197,8 +181,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             raise errors.invalid_argument("Expected at least one task.")
         first = request.tasks[0].model_spec
         name, version, label = spec_target(first)
-        handle = self.manager.acquire(name, version, label)
-        try:
+        with self.plane.version(name, version, label) as handle:
             servable = handle.servable
             plan = []
             seen: set[str] = set()
@@ -236,35 +219,22 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     raise errors.invalid_argument(
                         "Input tensor must be the same for all Signatures."
                     )
-                plan.append((task, signature))
+                plan.append((task.method_name, signature))
             examples = classify_regress.serialized_examples(request.input)
-            self._record_examples(name, len(examples))
-            response = inference_pb2.MultiInferenceResponse()
-            for task, signature in plan:
-                result = response.results.add()
-                result.model_spec.CopyFrom(task.model_spec)
-                result.model_spec.version.value = handle.version
-                if task.method_name == CLASSIFY_METHOD:
-                    inputs, wanted = classify_regress.classify_call(signature, examples)
-                    outputs = await self.runner.run(
-                        servable, signature, inputs, wanted, "MultiInference"
-                    )
-                    _fill_classifications(
-                        result.classification_result,
-                        classify_regress.classification_results(signature, outputs, len(examples)),
-                    )
-                else:
-                    inputs, wanted = classify_regress.regress_call(signature, examples)
-                    outputs = await self.runner.run(
-                        servable, signature, inputs, wanted, "MultiInference"
-                    )
-                    for value in classify_regress.regression_results(
-                        signature, outputs, len(examples)
-                    ):
-                        result.regression_result.regressions.add(value=value)
-            return response
-        finally:
-            handle.release()
+            self.plane.record_examples(name, len(examples))
+            results = await self.plane.multi_inference(handle, plan, examples)
+            version_number = handle.version
+        response = inference_pb2.MultiInferenceResponse()
+        for task, task_results in zip(request.tasks, results, strict=True):
+            result = response.results.add()
+            result.model_spec.CopyFrom(task.model_spec)
+            result.model_spec.version.value = version_number
+            if task.method_name == CLASSIFY_METHOD:
+                _fill_classifications(result.classification_result, task_results)
+            else:
+                for value in task_results:
+                    result.regression_result.regressions.add(value=value)
+        return response
 
     @rpc("GetModelMetadata", _spec_name)
     async def GetModelMetadata(self, request, context):
@@ -279,20 +249,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 # get_model_metadata_impl.cc passes a printf pattern to StrCat; clients see this.
                 raise errors.invalid_argument(f"Metadata field %s is not supported{field}")
         name, version, label = spec_target(request.model_spec)
-        handle = self.manager.acquire(name, version, label)
-        try:
-            signature_defs = get_model_metadata_pb2.SignatureDefMap()
-            for key, proto in handle.servable.signature_def_map().items():
-                signature_defs.signature_def[key].CopyFrom(proto)
-            response = get_model_metadata_pb2.GetModelMetadataResponse()
-            response.model_spec.name = name
-            response.model_spec.version.value = handle.version
-            packed = any_pb2.Any()
-            packed.Pack(signature_defs)
-            response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
-            return response
-        finally:
-            handle.release()
+        version_number, signature_defs = self.plane.metadata(name, version, label)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = name
+        response.model_spec.version.value = version_number
+        packed = any_pb2.Any()
+        packed.Pack(signature_defs)
+        response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
+        return response
 
 
 def _fill_classifications(result, rows) -> None:

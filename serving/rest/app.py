@@ -20,6 +20,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfrelay.serving import errors
 from tfrelay.serving.api import classify_regress, predict
+from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.api.inference import InferenceRunner
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
@@ -71,6 +72,8 @@ class RestApi:
       auth: bearer-token check for everything but `open_paths`; None disables it.
       open_paths: paths served without a token (health endpoints).
       max_body_bytes: larger request bodies are refused with 413.
+      data_plane: the data plane shared with gRPC (issue 15); None builds one from `manager`,
+        `runner` and `metrics`.
     """
 
     def __init__(
@@ -83,8 +86,9 @@ class RestApi:
         auth: TokenAuth | None = None,
         open_paths: tuple[str, ...] = ("/healthz", "/readyz"),
         max_body_bytes: int = 256 * 1024 * 1024,
+        data_plane: DataPlane | None = None,
     ) -> None:
-        self._manager = manager
+        self._plane = data_plane or DataPlane(manager, runner, metrics)
         self._runner = runner
         self._describe_models = describe_models or (lambda: {"models": []})
         self._extra_routes = dict(extra_routes or {})
@@ -206,11 +210,9 @@ class RestApi:
             else json_input.parse_body(body)
         )
         signature_name = json_input.signature_name(doc)
-        handle = self._manager.acquire(route.model, route.version, route.label)
-        try:
-            servable = handle.servable
+        with self._plane.version(route.model, route.version, route.label) as handle:
             name = signature_name or DEFAULT_SERVING_SIGNATURE
-            signature = servable.signatures.get(name)
+            signature = handle.servable.signatures.get(name)
             if signature is None:
                 raise errors.invalid_argument(
                     f'Serving signature name: "{name}" not found in signature def'
@@ -227,9 +229,7 @@ class RestApi:
             del doc  # its Python objects are 8-30x the body: free them before inference
             predict.check_inputs(signature, inputs)
             keys = predict.output_keys(signature, ())
-            outputs = await self._runner.run(servable, signature, inputs, keys, "predict")
-        finally:
-            handle.release()
+            outputs = await self._plane.predict(handle, signature, inputs, keys, "predict")
         if _large_output(outputs):
             return await self._in_pool(json_output.predict_response, outputs, request_format)
         return json_output.predict_response(outputs, request_format)
@@ -246,13 +246,15 @@ class RestApi:
         frame = json_input.numeric_instances_frame(body)
         if frame is None:
             return None
+        # An unknown model or version is not this case: the general path answers it, with TF
+        # Serving's errors in its order; hence entering by hand rather than with `with`.
+        pinned = self._plane.version(route.model, route.version, route.label)
         try:
-            handle = self._manager.acquire(route.model, route.version, route.label)
+            handle = pinned.__enter__()
         except ServingError:
             return None
         try:
-            servable = handle.servable
-            signature = servable.signatures.get(DEFAULT_SERVING_SIGNATURE)
+            signature = handle.servable.signatures.get(DEFAULT_SERVING_SIGNATURE)
             if signature is None or len(signature.inputs) != 1:
                 return None
             ((name, spec),) = signature.inputs.items()
@@ -264,9 +266,9 @@ class RestApi:
             inputs = {name: array}
             predict.check_inputs(signature, inputs)
             keys = predict.output_keys(signature, ())
-            outputs = await self._runner.run(servable, signature, inputs, keys, "predict")
+            outputs = await self._plane.predict(handle, signature, inputs, keys, "predict")
         finally:
-            handle.release()
+            pinned.__exit__(None, None, None)
         row = json_input.RequestFormat.ROW
         if _large_output(outputs):
             return await self._in_pool(json_output.predict_response, outputs, row)
@@ -283,31 +285,21 @@ class RestApi:
             signature_name = json_input.signature_name(doc)
             examples = json_examples.serialized_examples(doc, route.action)
         del doc
-        handle = self._manager.acquire(route.model, route.version, route.label)
-        try:
-            servable = handle.servable
-            if self._metrics is not None:
-                self._metrics.request_example_counts.observe(len(examples), route.model)
-                self._metrics.request_example_count_total.inc(route.model, amount=len(examples))
+        with self._plane.version(route.model, route.version, route.label) as handle:
+            self._plane.record_examples(route.model, len(examples))
             if route.action == routes.CLASSIFY:
-                signature = classify_regress.classification_signature(servable, signature_name)
-                inputs, wanted = classify_regress.classify_call(signature, examples)
-                outputs = await self._runner.run(servable, signature, inputs, wanted, "classify")
-                return json_output.classify_response(
-                    classify_regress.classification_results(signature, outputs, len(examples))
+                signature = classify_regress.classification_signature(
+                    handle.servable, signature_name
                 )
-            signature = classify_regress.regression_signature(servable, signature_name)
-            inputs, wanted = classify_regress.regress_call(signature, examples)
-            outputs = await self._runner.run(servable, signature, inputs, wanted, "regress")
-            return json_output.regress_response(
-                classify_regress.regression_results(signature, outputs, len(examples))
-            )
-        finally:
-            handle.release()
+                classes = await self._plane.classify(handle, signature, examples, "classify")
+                return json_output.classify_response(classes)
+            signature = classify_regress.regression_signature(handle.servable, signature_name)
+            values = await self._plane.regress(handle, signature, examples, "regress")
+            return json_output.regress_response(values)
 
     def _status(self, route: routes.Route) -> bytes:
         # TF Serving's status API ignores a label in the path and lists every version.
-        statuses = self._manager.status(route.model, route.version)
+        statuses = self._plane.status(route.model, route.version)
         return _pretty(
             {
                 "model_version_status": [
@@ -325,14 +317,7 @@ class RestApi:
         )
 
     def _metadata(self, route: routes.Route) -> bytes:
-        handle = self._manager.acquire(route.model, route.version, route.label)
-        try:
-            signature_defs = get_model_metadata_pb2.SignatureDefMap()
-            for name, proto in handle.servable.signature_def_map().items():
-                signature_defs.signature_def[name].CopyFrom(proto)
-            version = handle.version
-        finally:
-            handle.release()
+        version, signature_defs = self._plane.metadata(route.model, route.version, route.label)
         return _pretty(
             {
                 "model_spec": {
