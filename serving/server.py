@@ -243,7 +243,6 @@ class ModelServer:
             GrpcSettings,
             build_server,
             parse_channel_arguments,
-            uses_unary_server,
         )
 
         settings = GrpcSettings(
@@ -262,7 +261,6 @@ class ModelServer:
             self.runner,
             self.metrics,
             tensor_content=self.options.enable_serialization_as_tensor_content,
-            preserialized_responses=uses_unary_server(settings),
             data_plane=self.data_plane,
         )
         models = ModelService(self.manager, self.core.reload_config, self.data_plane)

@@ -27,7 +27,7 @@ from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.grpc import wire
 from tfrelay.serving.grpc.common import rpc, spec_target
-from tfrelay.serving.grpc.tensors import ndarray_to_proto, proto_to_ndarray
+from tfrelay.serving.grpc.tensors import proto_to_ndarray
 from tfrelay.serving.metrics import ServingMetrics
 from tfrelay.serving.servables.base import (
     CLASSIFY_METHOD,
@@ -93,8 +93,6 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       runner: runs model calls (shared with REST).
       metrics: request metrics (shared with REST).
       tensor_content: `--enable_serialization_as_tensor_content`.
-      preserialized_responses: Predict returns its response as wire-format bytes (tfrelay's own
-        gRPC server sends them as they are; grpc.aio needs messages).
       data_plane: the data plane shared with REST (issue 15); None builds one from `manager`,
         `runner` and `metrics`.
     """
@@ -105,7 +103,6 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         runner: InferenceRunner,
         metrics: ServingMetrics | None = None,
         tensor_content: bool = False,
-        preserialized_responses: bool = False,
         data_plane: DataPlane | None = None,
     ) -> None:
         self.plane = data_plane or DataPlane(manager, runner, metrics)
@@ -113,7 +110,6 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.runner = runner
         self.metrics = metrics
         self.tensor_content = tensor_content
-        self.preserialized_responses = preserialized_responses
 
     @rpc("Predict", _spec_name)
     async def Predict(self, request, context):
@@ -124,17 +120,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             signature = predict.find_signature(handle.servable, request.model_spec.signature_name)
             inputs, keys = decode_predict_inputs(signature, request)
             outputs = await self.plane.predict(handle, signature, inputs, keys, "Predict")
-            if self.preserialized_responses:
-                return wire.predict_response(
-                    name, handle.version, signature.name, outputs, keys, self.tensor_content
-                )
-            response = predict_pb2.PredictResponse()
-            response.model_spec.name = name
-            response.model_spec.version.value = handle.version
-            response.model_spec.signature_name = signature.name
-            for key in keys:
-                ndarray_to_proto(outputs[key], self.tensor_content, out=response.outputs[key])
-            return response
+            # Wire-format bytes on both servers (issue 15): grpc.aio registers Predict with an
+            # identity serializer (server.add_prediction_service), so both send these bytes.
+            return wire.predict_response(
+                name, handle.version, signature.name, outputs, keys, self.tensor_content
+            )
 
     @rpc("Classify", _spec_name)
     async def Classify(self, request, context):

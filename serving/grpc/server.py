@@ -21,7 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 
 from tfrelay.serving.config.model_config import ConfigError
 from tfrelay.serving.config.ssl import TlsSettings
@@ -115,6 +123,66 @@ def uses_unary_server(settings: GrpcSettings) -> bool:
     return settings.tls is None and settings.implementation == "tfrelay"
 
 
+_PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
+
+
+def _identity(payload: bytes) -> bytes:
+    return payload
+
+
+def add_prediction_service(
+    servicer: prediction_service_pb2_grpc.PredictionServiceServicer,
+    server: grpc.aio.Server | UnaryGrpcServer,
+) -> None:
+    """Registers TF Serving's PredictionService, as the generated
+    `add_PredictionServiceServicer_to_server` does, except Predict's response serializer: the
+    identity, since Predict answers wire-format bytes (`wire.py`), so grpc.aio and tfrelay's own
+    server send the same bytes (issue 15).
+
+    Args:
+      servicer: the PredictionService.
+      server: grpc.aio's server or tfrelay's.
+    """
+
+    def method(call, request_type, response_serializer):
+        return grpc.unary_unary_rpc_method_handler(
+            call,
+            request_deserializer=request_type.FromString,
+            response_serializer=response_serializer,
+        )
+
+    handlers = {
+        "Classify": method(
+            servicer.Classify,
+            classification_pb2.ClassificationRequest,
+            classification_pb2.ClassificationResponse.SerializeToString,
+        ),
+        "Regress": method(
+            servicer.Regress,
+            regression_pb2.RegressionRequest,
+            regression_pb2.RegressionResponse.SerializeToString,
+        ),
+        "Predict": method(servicer.Predict, predict_pb2.PredictRequest, _identity),
+        "MultiInference": method(
+            servicer.MultiInference,
+            inference_pb2.MultiInferenceRequest,
+            inference_pb2.MultiInferenceResponse.SerializeToString,
+        ),
+        "GetModelMetadata": method(
+            servicer.GetModelMetadata,
+            get_model_metadata_pb2.GetModelMetadataRequest,
+            get_model_metadata_pb2.GetModelMetadataResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(_PREDICTION_SERVICE, handlers),)
+    )
+    # grpcio >= 1.63 (and tfrelay's server) also look registered methods up without the
+    # generic handlers' scan, as the generated code registers them.
+    if hasattr(server, "add_registered_method_handlers"):
+        server.add_registered_method_handlers(_PREDICTION_SERVICE, handlers)
+
+
 def build_server(
     settings: GrpcSettings,
     prediction_service: prediction_service_pb2_grpc.PredictionServiceServicer,
@@ -145,7 +213,7 @@ def build_server(
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
+    add_prediction_service(prediction_service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
     address = f"{settings.host}:{settings.port}"
     if settings.tls is not None:
@@ -188,6 +256,6 @@ def _build_unary_server(
         auth=settings.auth,
         limits=limits_from_channel_arguments(applied),
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
+    add_prediction_service(prediction_service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
     return server

@@ -521,10 +521,8 @@ class UnaryGrpcServer:
         try:
             response = await call
             try:
-                # Servicers may answer with the serialized message (see PredictionService).
-                payload = (
-                    response if type(response) is bytes else handler.response_serializer(response)
-                )
+                # Predict's serializer is the identity (it answers wire bytes, issue 15).
+                payload = handler.response_serializer(response)
             except Exception:
                 logger.exception("Cannot serialize the response of %s", stream.stream_id)
                 self._fail(connection, stream, grpc.StatusCode.INTERNAL, SERIALIZE_FAILED)
