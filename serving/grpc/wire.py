@@ -3,7 +3,8 @@
 protobuf 3.20's C++-backed Python messages (the version the TFX stack pins) build maps and nested
 messages through reflection: filling a PredictResponse costs more than the rest of a small
 Predict call. The response has a fixed, simple shape (the ModelSpec and a map of TensorProtos), so
-tfrelay's own gRPC front end sends these bytes instead; float and double tensors are written
+both gRPC servers send these bytes instead (grpc.aio through a pass-through serializer:
+`server.add_prediction_service`, issue 15); float and double tensors are written
 here as packed fields, strings and small integer or bool arrays as their typed fields, other
 dtypes through `ndarray_to_proto`. Parsing the result gives exactly
 the message `tensors.ndarray_to_proto` and the protobuf API would build (tests compare them).
