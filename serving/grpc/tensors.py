@@ -1,12 +1,8 @@
-"""TensorProto <-> numpy conversion for the gRPC front end, without `tf.make_tensor_proto`.
+"""Request TensorProtos to numpy, without `tf.make_ndarray`, bounded before allocating.
 
-`tf.make_tensor_proto` / `tf.make_ndarray` cost tens of microseconds per small tensor (dtype
-inference, Python loops); Predict calls them for every input and output. Here numeric dtypes
-are converted with numpy and, for float and double, written as one packed field merged in C++.
-
-Output encoding follows TF Serving's `predict_response_tensor_serialization_option`: typed
-repeated fields by default ("AsProtoField"), `tensor_content` with
-`--enable_serialization_as_tensor_content` (strings always use `string_val`).
+`tf.make_ndarray` costs tens of microseconds per small tensor (dtype inference, Python loops);
+Predict calls it for every input. Here numeric dtypes are read with numpy from the one dtype
+table (`tensor_types.py`); responses are written by the one encoder in `wire.py`.
 """
 
 from __future__ import annotations
@@ -17,131 +13,17 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from tfrelay.serving import errors
+from tfrelay.serving.grpc.tensor_types import TYPES, Packing
 
 TensorProto = tensor_pb2.TensorProto
 
-# DataType -> (numpy dtype, typed repeated field holding its values).
-_TYPES: dict[int, tuple[np.dtype, str]] = {
-    types_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"),
-    types_pb2.DT_DOUBLE: (np.dtype(np.float64), "double_val"),
-    types_pb2.DT_INT32: (np.dtype(np.int32), "int_val"),
-    types_pb2.DT_INT16: (np.dtype(np.int16), "int_val"),
-    types_pb2.DT_INT8: (np.dtype(np.int8), "int_val"),
-    types_pb2.DT_UINT8: (np.dtype(np.uint8), "int_val"),
-    types_pb2.DT_UINT16: (np.dtype(np.uint16), "int_val"),
-    types_pb2.DT_INT64: (np.dtype(np.int64), "int64_val"),
-    types_pb2.DT_UINT32: (np.dtype(np.uint32), "uint32_val"),
-    types_pb2.DT_UINT64: (np.dtype(np.uint64), "uint64_val"),
-    types_pb2.DT_BOOL: (np.dtype(np.bool_), "bool_val"),
-    types_pb2.DT_HALF: (np.dtype(np.float16), "half_val"),
-    types_pb2.DT_COMPLEX64: (np.dtype(np.complex64), "scomplex_val"),
-    types_pb2.DT_COMPLEX128: (np.dtype(np.complex128), "dcomplex_val"),
-}
-_DTYPE_OF_NUMPY: dict[np.dtype, int] = {np_type: dt for dt, (np_type, _) in _TYPES.items()}
-
-# Fixed-width fields whose packed wire form is exactly the little-endian array bytes.
+# Fixed-width real fields whose packed wire form is exactly the little-endian array bytes.
 _PACKED_FIXED = {
-    types_pb2.DT_FLOAT: np.dtype("<f4"),
-    types_pb2.DT_DOUBLE: np.dtype("<f8"),
+    dtype: entry.numpy.newbyteorder("<")
+    for dtype, entry in TYPES.items()
+    if entry.packing is Packing.FIXED and entry.numpy.kind == "f"
 }
 _FIELD_NUMBERS = {field.name: field.number for field in TensorProto.DESCRIPTOR.fields}
-
-
-_SMALL_VARINTS = [bytes([i]) for i in range(128)]
-
-
-def varint(value: int) -> bytes:
-    """Protobuf's base-128 varint of an int (negative ones as their 64-bit two's complement)."""
-    if 0 <= value < 128:
-        return _SMALL_VARINTS[value]
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _packed_field(field: str, payload: bytes) -> bytes:
-    # Length-delimited (wire type 2) packed repeated field.
-    return varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(len(payload)) + payload
-
-
-def dtype_of(array: np.ndarray) -> int:
-    """The TensorFlow DataType of a numpy array (object and bytes arrays are DT_STRING).
-
-    Raises:
-      ServingError: INTERNAL for a dtype TensorFlow cannot hold.
-    """
-    if array.dtype.kind in ("O", "S", "U"):
-        return types_pb2.DT_STRING
-    dtype = _DTYPE_OF_NUMPY.get(
-        array.dtype.newbyteorder("=") if array.dtype.byteorder == ">" else array.dtype
-    )
-    if dtype is None:
-        raise errors.ServingError(
-            errors.Code.INTERNAL, f"Cannot convert a tensor of numpy dtype {array.dtype} to a proto"
-        )
-    return dtype
-
-
-def as_bytes(value: object) -> bytes:
-    """A string tensor element as bytes (str is UTF-8 encoded)."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    return bytes(value)
-
-
-def ndarray_to_proto(
-    array: np.ndarray,
-    as_tensor_content: bool = False,
-    out: tensor_pb2.TensorProto | None = None,
-) -> tensor_pb2.TensorProto:
-    """Builds a TensorProto from an output array.
-
-    Args:
-      array: a model output.
-      as_tensor_content: use `tensor_content` (non-string dtypes) instead of typed fields.
-      out: an empty proto to fill (e.g. a response map entry, saving a copy); a new one if None.
-
-    Returns:
-      The proto, with dtype and shape set.
-
-    Raises:
-      ServingError: INTERNAL for a dtype TensorFlow cannot hold.
-    """
-    array = np.asarray(array)
-    dtype = dtype_of(array)
-    proto = TensorProto() if out is None else out
-    proto.dtype = dtype
-    dims = proto.tensor_shape.dim
-    for size in array.shape:
-        dims.add(size=size)
-    if dtype == types_pb2.DT_STRING:
-        proto.string_val.extend(as_bytes(v) for v in array.reshape(-1))
-        return proto
-    np_type, field = _TYPES[dtype]
-    flat = np.ascontiguousarray(array, dtype=np_type.newbyteorder("<")).reshape(-1)
-    if as_tensor_content:
-        proto.tensor_content = flat.tobytes()
-        return proto
-    if not flat.size:
-        return proto
-    fixed = _PACKED_FIXED.get(dtype)
-    if fixed is not None:
-        # One C++ parse of the packed bytes instead of a Python loop over the values.
-        proto.MergeFromString(_packed_field(field, flat.astype(fixed, copy=False).tobytes()))
-    elif dtype == types_pb2.DT_HALF:
-        proto.half_val.extend(flat.view(np.uint16).tolist())
-    elif dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-        getattr(proto, field).extend(flat.view(flat.real.dtype).tolist())
-    else:
-        getattr(proto, field).extend(flat.tolist())
-    return proto
 
 
 # --- Reading request tensors ---------------------------------------------------------------
@@ -228,10 +110,10 @@ def proto_to_ndarray(
     dtype = proto.dtype
     if dtype == types_pb2.DT_STRING:
         return _strings(proto, count, shape, alias, max_fill_bytes)
-    entry = _TYPES.get(dtype)
+    entry = TYPES.get(dtype)
     if entry is None:
         return _other(proto, count, shape, alias, max_fill_bytes)
-    np_type, field = entry
+    np_type, field = entry.numpy, entry.field
     if proto.tensor_content:
         content = proto.tensor_content
         if len(content) != count * np_type.itemsize:
@@ -368,8 +250,8 @@ def _empty(proto: tensor_pb2.TensorProto, shape: tuple[int, ...], alias: str) ->
     dtype = proto.dtype
     if dtype == types_pb2.DT_STRING:
         np_type = np.dtype(object)
-    elif dtype in _TYPES:
-        np_type = _TYPES[dtype][0]
+    elif dtype in TYPES:
+        np_type = TYPES[dtype].numpy
     elif dtype in _OTHER_TYPES:
         import tensorflow as tf
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import strategies as st
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
-from tfrelay.serving.grpc import tensors
+from tfrelay.serving.grpc import tensor_types
 
 DTYPES = [
     types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_INT64,
@@ -72,9 +72,9 @@ def tensor_protos(draw) -> tensor_pb2.TensorProto:
     content = draw(st.sampled_from(["none", "random", "exact"]))
     if content == "random":
         proto.tensor_content = draw(st.binary(max_size=64))
-    elif content == "exact" and proto.dtype in tensors._TYPES:
+    elif content == "exact" and proto.dtype in tensor_types.TYPES:
         count = int(np.prod(dims)) if dims and min(dims) >= 0 else 1
-        itemsize = tensors._TYPES[proto.dtype][0].itemsize
+        itemsize = tensor_types.TYPES[proto.dtype].numpy.itemsize
         if 0 < count * itemsize <= 4096:
             proto.tensor_content = draw(
                 st.binary(min_size=count * itemsize, max_size=count * itemsize)

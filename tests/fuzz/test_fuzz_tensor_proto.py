@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from tfrelay.serving.errors import Code, ServingError
-from tfrelay.serving.grpc import tensors
+from tfrelay.serving.grpc import wire
 from tfrelay.serving.grpc.tensors import MAX_FILL_BYTES, proto_to_ndarray
 
 NAME = "tensor_proto"
@@ -124,7 +124,7 @@ def check_made_proto(made) -> None:
 @harness.counted(NAME)
 def check_string_list_content(strings: list[bytes], claimed: int) -> None:
     # DT_STRING tensor_content is TensorFlow's varint-prefixed string list.
-    content = b"".join(tensors.varint(len(s)) for s in strings) + b"".join(strings)
+    content = b"".join(wire.varint(len(s)) for s in strings) + b"".join(strings)
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_content=content)
     proto.tensor_shape.dim.add(size=claimed)
     result, _ = decode_bounded(proto)

@@ -23,8 +23,6 @@ from tensorflow_serving.apis import predict_pb2
 
 from support import grpc_clients as clients
 from support.servers import LOOPBACK, ModelServerProcess, wait_for_version
-from tfrelay.serving.grpc import wire
-from tfrelay.serving.grpc.tensors import ndarray_to_proto
 from tfrelay.serving.grpc.unary_server import parse_timeout, percent_encode
 
 MODEL = "half_plus_two"
@@ -281,67 +279,6 @@ def test_concurrent_callers_from_many_threads(server):
     with futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(caller, range(8)))
     assert results == [[(i + k) * 0.5 + 2.0 for k in range(20)] for i in range(8)]
-
-
-@pytest.mark.parametrize(
-    "array",
-    [
-        np.array([2.5, 3.0, 4.5], dtype=np.float32),
-        np.arange(12, dtype=np.float64).reshape(3, 4),
-        np.array([[1, -2], [3, 2**40]], dtype=np.int64),
-        np.array([1, 2, 3], dtype=np.int32),
-        np.array([True, False]),
-        np.array([b"a", b"\xffb"], dtype=object),
-        np.array([1.5, 2.5], dtype=np.float16),
-        np.float32(7.0),
-        np.zeros((0, 3), dtype=np.float32),
-        np.array([[1.0], [2.0]], dtype=">f4"),
-        np.array([-7, 2**31 - 1], dtype=np.int32),
-        np.array([1, 255], dtype=np.uint8),
-        np.array(["Adélie", "Gentoo"]),
-        np.arange(300, dtype=np.int64),
-    ],
-    ids=[
-        "float",
-        "double-2d",
-        "int64",
-        "int32",
-        "bool",
-        "string",
-        "half",
-        "scalar",
-        "empty",
-        "be",
-        "negative-int32",
-        "uint8",
-        "unicode",
-        "long-int64",
-    ],  # fmt: skip
-)
-@pytest.mark.parametrize("tensor_content", [False, True], ids=["typed", "tensor_content"])
-def test_wire_predict_response_is_the_message_the_protobuf_api_builds(array, tensor_content):
-    expected = predict_pb2.PredictResponse()
-    expected.model_spec.name = "m"
-    expected.model_spec.version.value = 7
-    expected.model_spec.signature_name = "serving_default"
-    for key in ("y", "z"):
-        ndarray_to_proto(array, tensor_content, out=expected.outputs[key])
-        expected.outputs[key].tensor_shape.SetInParent()  # TF Serving always sets the shape
-    data = wire.predict_response(
-        "m", 7, "serving_default", {"y": array, "z": array}, ["y", "z"], tensor_content
-    )
-    parsed = predict_pb2.PredictResponse.FromString(data)
-    assert parsed == expected
-    for key in ("y", "z"):
-        np.testing.assert_array_equal(
-            tf.make_ndarray(parsed.outputs[key]),
-            np.char.encode(array) if array.dtype.kind == "U" else array,
-        )
-
-
-def test_wire_version_zero_keeps_the_version_field_present():
-    parsed = predict_pb2.PredictResponse.FromString(wire.predict_response("m", 0, "s", {}, []))
-    assert parsed.model_spec.HasField("version") and parsed.model_spec.version.value == 0
 
 
 def test_grpc_timeout_and_message_encodings():
