@@ -25,7 +25,7 @@ from tfrelay.serving.api.inference import InferenceRunner
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.metrics import ServingMetrics
-from tfrelay.serving.rest import json_examples, json_input, json_output, routes
+from tfrelay.serving.rest import json_examples, json_input, json_output, openapi, routes
 from tfrelay.serving.rest.http_server import Request, Response
 from tfrelay.serving.security import UNAUTHENTICATED_MESSAGE, TokenAuth, check_request_names
 from tfrelay.serving.servables.base import DEFAULT_SERVING_SIGNATURE
@@ -70,7 +70,8 @@ class RestApi:
       extra_routes: {path: handler} for GET endpoints outside /v1 (health, metrics).
       metrics: TF Serving's request metrics (entrypoint "REST").
       auth: bearer-token check for everything but `open_paths`; None disables it.
-      open_paths: paths served without a token (health endpoints).
+      open_paths: paths served without a token (health endpoints); the OpenAPI document is
+        always open (it holds nothing a client may not know).
       max_body_bytes: larger request bodies are refused with 413.
       data_plane: the data plane shared with gRPC (issue 15); None builds one from `manager`,
         `runner` and `metrics`.
@@ -94,7 +95,7 @@ class RestApi:
         self._extra_routes = dict(extra_routes or {})
         self._metrics = metrics
         self._auth = auth
-        self._open_paths = frozenset(open_paths)
+        self._open_paths = frozenset((*open_paths, openapi.PATH))
         self.max_body_bytes = max_body_bytes
 
     # -- HTTP -----------------------------------------------------------------------------------
@@ -115,6 +116,9 @@ class RestApi:
                     [*_JSON_HEADERS, (b"www-authenticate", b"Bearer")],
                     json_output.error_body(UNAUTHENTICATED_MESSAGE),
                 )
+        if request.path == openapi.PATH and request.method in ("GET", "HEAD"):
+            # Under /v1 but not one of TF Serving's routes, which would call it malformed.
+            return 200, _JSON_HEADERS, openapi.document()
         if not routes.is_v1(request.path_and_query):
             extra = self._extra_routes.get(request.path)
             if extra is not None and request.method in ("GET", "HEAD"):
