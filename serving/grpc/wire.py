@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
 from tfrelay.serving.grpc.tensor_types import (
+    BY_NUMPY,
     STRING_FIELD_NUMBER,
     TENSOR_CONTENT_FIELD_NUMBER,
     Packing,
@@ -86,17 +88,38 @@ def _shape(shape: tuple[int, ...]) -> bytes:
     return _delimited(_TENSOR_SHAPE, dims)
 
 
-@functools.lru_cache(maxsize=64)
-def _header(dtype: int) -> bytes:
-    return _TENSOR_DTYPE + varint(dtype)
+class _Encoding(NamedTuple):
+    """How to write one numpy dtype's arrays, derived once from its TensorType (a dict lookup
+    per output instead of building dtypes and tags per call: 0.5 us of a 1.1 us float output)."""
+
+    header: bytes  # the dtype field
+    tag: bytes  # the typed field's packed tag
+    little_endian: np.dtype  # the wire's byte order
+    varint: bool  # packed varints (else the array's own bytes)
+    half: bool  # half floats travel as their 16 bits
 
 
-def _as_varint_words(flat: np.ndarray, entry: TensorType) -> np.ndarray:
+def _encoding(entry: TensorType) -> _Encoding:
+    return _Encoding(
+        _TENSOR_DTYPE + varint(entry.dtype),
+        entry.packed_tag,
+        entry.numpy.newbyteorder("<"),
+        entry.packing is Packing.VARINT,
+        entry.dtype == types_pb2.DT_HALF,
+    )
+
+
+_ENCODINGS: dict[np.dtype, _Encoding] = {
+    numpy: _encoding(entry) for numpy, entry in BY_NUMPY.items()
+}
+
+
+def _as_varint_words(flat: np.ndarray, half: bool) -> np.ndarray:
     """The values as the uint64 words protobuf varint-encodes: int32-typed fields sign- or
     zero-extend to 64 bits as C++ does; half floats are their 16 bits."""
-    if entry.dtype == types_pb2.DT_HALF:
+    if half:
         return flat.view(np.uint16).astype(np.uint64)
-    if flat.dtype.kind == "u" or flat.dtype.kind == "b":
+    if flat.dtype.kind in "ub":
         return flat.astype(np.uint64)
     return flat.astype(np.int64).view(np.uint64)
 
@@ -148,23 +171,34 @@ def tensor_bytes(array: np.ndarray, as_tensor_content: bool = False) -> bytes:
       ServingError: INTERNAL for a dtype TensorFlow cannot hold.
     """
     array = np.asarray(array)
-    entry = type_of(array)
-    if entry is None:
-        strings = b"".join(
-            _delimited(_STRING_VAL, _as_bytes(value)) for value in array.reshape(-1).tolist()
-        )
-        return _STRING_DTYPE + _shape(array.shape) + strings
-    head = _header(entry.dtype) + _shape(array.shape)
+    encoding = _ENCODINGS.get(array.dtype)
+    if encoding is None:
+        entry = type_of(array)  # a string, a byte-swapped array, or INTERNAL
+        if entry is None:
+            strings = b"".join(
+                _delimited(_STRING_VAL, _as_bytes(value)) for value in array.reshape(-1).tolist()
+            )
+            return _STRING_DTYPE + _shape(array.shape) + strings
+        array = array.astype(entry.numpy)  # native byte order from here on
+        encoding = _ENCODINGS[entry.numpy]
+    head = encoding.header + _shape(array.shape)
     if not array.size:
         return head
-    flat = array.reshape(-1)
-    if as_tensor_content or entry.packing is Packing.FIXED:
-        payload = flat.astype(entry.numpy.newbyteorder("<"), copy=False).tobytes()
-        tag = _TENSOR_CONTENT if as_tensor_content else entry.packed_tag
+    if as_tensor_content:
+        return head + _delimited(
+            _TENSOR_CONTENT, array.astype(encoding.little_endian, copy=False).tobytes()
+        )
+    if encoding.varint:
+        flat = array.reshape(-1)
+        if flat.size <= _VARINT_LOOP_LIMIT and not encoding.half:
+            # A few values (class ids, counts): Python ints straight to varints (0.8 us less
+            # than the word conversion for 8 int64 values).
+            payload = b"".join([varint(value) for value in flat.tolist()])
+        else:
+            payload = varints(_as_varint_words(flat, encoding.half))
     else:
-        payload = varints(_as_varint_words(flat, entry))
-        tag = entry.packed_tag
-    return head + _delimited(tag, payload)
+        payload = array.astype(encoding.little_endian, copy=False).tobytes()
+    return head + _delimited(encoding.tag, payload)
 
 
 def _as_bytes(value: object) -> bytes:

@@ -64,12 +64,14 @@ def _tensorflow_reads(array: np.ndarray) -> np.ndarray:
         np.linspace(-1e4, 1e4, 200).astype(np.float16),
         np.array([[-(2**63), 2**63 - 1]] * 40, dtype=np.int64),
         np.array([1, -2, 3], dtype=">i8"),
+        np.array([1.5, -2.25], dtype=">f2"),
+        np.array([1 + 2j], dtype=">c8"),
     ],
     ids=[
         "float", "double-2d", "int64", "int32", "bool", "string", "half", "scalar", "empty",
         "be", "negative-int32", "uint8", "unicode", "long-int64", "long-int8", "int16",
         "uint32", "uint64", "complex64", "complex128", "long-half", "int64-extremes",
-        "be-int64",
+        "be-int64", "be-half", "be-complex64",
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("tensor_content", [False, True], ids=["typed", "tensor_content"])
