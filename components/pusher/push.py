@@ -48,17 +48,17 @@ from tfrelay.components.pusher.settings import (
     validate_versioning,
 )
 from tfrelay.serving.storage import bucket
-from tfrelay.serving.storage.bucket_writer import (
+from tfrelay.serving.storage.bucket_writer import BucketWriter
+from tfrelay.serving.storage.filesystem import filesystem_for, split_url
+from tfrelay.serving.storage.publication import (
     STATUS_UPLOADED,
     STATUS_UPLOADING,
-    BucketWriter,
     Publication,
     PushError,
     idempotency_key,
     list_model_files,
     upload_order,
 )
-from tfrelay.serving.storage.filesystem import filesystem_for, split_url
 
 __all__ = [
     "SELECTED_FALLBACK",

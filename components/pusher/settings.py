@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tfrelay.serving.storage import bucket
-from tfrelay.serving.storage.bucket_writer import (
+from tfrelay.serving.storage.filesystem import split_url
+from tfrelay.serving.storage.publication import (
     VERSIONING_CHOICES,
     VERSIONING_NEXT_INTEGER,
     VERSIONING_UNIX_TIMESTAMP,
 )
-from tfrelay.serving.storage.filesystem import split_url
 
 __all__ = [
     "SUPPORTED_PROTOCOLS",

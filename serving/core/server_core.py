@@ -3,16 +3,19 @@
 As TF Serving's `ServerCore` (model_servers/server_core.h) holds the manager, the sources and the
 model config while `Server` only builds the gRPC and HTTP front ends, tfrelay's ServerCore owns:
 
-- loading: the VersionLoader, TF's load metrics and the warmup replay (`ServableLoading`);
+- loading: the VersionLoader, TF's load metrics and the warmup replay (`ServableLoading`,
+  servable_loading.py);
 - the manager and the storage source;
 - the model config: `apply_models`, `reload_config` (`HandleReloadConfigRequest`) and the
-  `--model_config_file` watcher (`ConfigFileWatcher`; TF Serving polls it in `Server`);
+  `--model_config_file` watcher (`ConfigFileWatcher`, config_file_watcher.py; TF Serving
+  polls it in `Server`);
 - status: readiness, the `/v1/models` listing and the `:tfrelay:serving:*` gauges.
 
-Readiness and the loaded_versions gauge read a `VersionStateMonitor` that follows the manager's
-version events (TF Serving's ServableStateMonitor on the EventBus), so a scrape or a readiness
-probe takes no manager lock and never waits behind a reconcile or a config reload (issue 15;
-before, each one called `manager.status` for every model under the manager's lock).
+Readiness and the loaded_versions gauge read a `VersionStateMonitor` (version_state_monitor.py)
+that follows the manager's version events (TF Serving's ServableStateMonitor on the EventBus), so a
+scrape or a readiness probe takes no manager lock and never waits behind a reconcile or a config
+reload (issue 15; before, each one called `manager.status` for every model under the manager's
+lock).
 
 `ModelServer` (serving/server.py) constructs a ServerCore, hands its manager to the front ends and
 starts and stops it.
@@ -26,259 +29,28 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tfrelay.serving import warmup
 from tfrelay.serving.config.model_config import (
-    ConfigError,
     ModelConfig,
     PolicyKind,
     read_model_config_file,
     single_model_config,
 )
+from tfrelay.serving.core.config_file_watcher import ConfigFileWatcher
 from tfrelay.serving.core.manager import (
     ManagerOptions,
     ServableManager,
-    Subscription,
-    VersionEvent,
 )
-from tfrelay.serving.core.source import StorageSource, VersionCandidate
+from tfrelay.serving.core.servable_loading import ServableLoading
+from tfrelay.serving.core.source import StorageSource
 from tfrelay.serving.core.states import VersionState
 from tfrelay.serving.core.version_loader import VersionLoader
+from tfrelay.serving.core.version_state_monitor import VersionStateMonitor
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.metrics import ObservedGauge, ServingMetrics
 from tfrelay.serving.options import ServerOptions
-from tfrelay.serving.servables.base import Servable
-from tfrelay.serving.servables.saved_model import SessionOptions
-from tfrelay.serving.servables.tflite import TfLiteServable
-from tfrelay.serving.storage import bucket
 from tfrelay.serving.storage.model_storage import ModelStorage
 
 logger = logging.getLogger(__name__)
-
-
-class VersionStateMonitor:
-    """The AVAILABLE versions of every model, kept from the manager's version events.
-
-    Events arrive under the manager's lock; readers take only this monitor's own lock (held for a
-    dict update or copy), never the manager's, so the lock order is always manager -> monitor.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._available: dict[str, frozenset[int]] = {}
-        self._subscription: Subscription | None = None
-
-    def attach(self, manager: ServableManager) -> None:
-        """Follows `manager` from now on, starting from its current state (a replay).
-
-        Args:
-          manager: the manager whose events to follow.
-        """
-        self._subscription = manager.subscribe(self._on_event, replay=True)
-
-    def detach(self) -> None:
-        """Stops following the manager and forgets every version (nothing is loaded any more)."""
-        if self._subscription is not None:
-            self._subscription.cancel()
-            self._subscription = None
-        with self._lock:
-            self._available = {}
-
-    def _on_event(self, event: VersionEvent) -> None:
-        with self._lock:
-            versions = self._available.get(event.model_name, frozenset())
-            if event.state == VersionState.AVAILABLE:
-                versions = versions | {event.version}
-            else:
-                versions = versions - {event.version}
-            if versions:
-                self._available[event.model_name] = versions
-            else:
-                self._available.pop(event.model_name, None)
-
-    def available(self, model_name: str) -> frozenset[int]:
-        """The AVAILABLE versions of a model (empty for an unknown model).
-
-        Args:
-          model_name: the model.
-
-        Returns:
-          The version numbers.
-        """
-        with self._lock:
-            return self._available.get(model_name, frozenset())
-
-    def available_counts(self, model_names: Sequence[str]) -> dict[str, int]:
-        """{model: number of AVAILABLE versions} for each of `model_names`.
-
-        Args:
-          model_names: the models to count (the configured ones).
-
-        Returns:
-          The counts, 0 for a model without an AVAILABLE version.
-        """
-        with self._lock:
-            return {name: len(self._available.get(name, ())) for name in model_names}
-
-
-class ConfigFileWatcher:
-    """Re-reads `--model_config_file` every interval and applies it when it changed.
-
-    A file that does not parse, or a config the core rejects (a label on an unavailable
-    version), is logged and skipped: the running config keeps serving (as TF Serving's
-    PollFilesystemAndReloadConfig).
-
-    Args:
-      path: the config file (local path or bucket URL).
-      interval_seconds: seconds between reads.
-      current: the config being served.
-      apply: serves a new config; raises to reject it.
-      read: reads the file (read_model_config_file).
-    """
-
-    def __init__(
-        self,
-        path: str,
-        interval_seconds: float,
-        current: Callable[[], Sequence[ModelConfig]],
-        apply: Callable[[Sequence[ModelConfig]], None],
-        read: Callable[[str], list[ModelConfig]] = read_model_config_file,
-    ) -> None:
-        self._path = path
-        self._interval = interval_seconds
-        self._current = current
-        self._apply = apply
-        self._read = read
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tfrelay-config", daemon=True)
-
-    def start(self) -> None:
-        """Starts the watcher thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stops the watcher (a read in progress finishes on its daemon thread)."""
-        self._stop.set()
-
-    def check_once(self) -> bool:
-        """Reads the file once and applies it if it differs from the running config.
-
-        Returns:
-          Whether a new config was applied.
-        """
-        try:
-            models = self._read(self._path)
-        except ConfigError as err:
-            logger.error("Ignoring the new model config (the running one keeps serving): %s", err)
-            return False
-        if models == list(self._current()):
-            return False
-        try:
-            self._apply(models)
-        except Exception as err:  # noqa: BLE001 - a rejected reload keeps the old config
-            logger.error("Rejected the new model config (the running one keeps serving): %s", err)
-            return False
-        logger.info("Reloaded model config: %s", ", ".join(m.name for m in models))
-        return True
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.check_once()
-
-
-class ServableLoading:
-    """How a version becomes a servable: VersionLoader, TF's load metrics, the warmup replay.
-
-    Args:
-      options: the server settings (session, cache, warmup and TFLite flags).
-      metrics: where load attempts, load latency and warmup latency are recorded.
-
-    Raises:
-      ConfigError: `--tensorflow_session_config_file` is unreadable or invalid.
-    """
-
-    def __init__(self, options: ServerOptions, metrics: ServingMetrics) -> None:
-        self._options = options
-        self._metrics = metrics
-        factories = {}
-        if options.prefer_tflite_model:
-            factories[bucket.TFLITE_MODEL] = self._tflite_servable
-        self.loader = VersionLoader(
-            SessionOptions(
-                tags=[t for t in options.saved_model_tags.split(",") if t],
-                intra_op_threads=options.intra_op_threads,
-                inter_op_threads=options.inter_op_threads,
-                run_timeout_ms=options.rest_api_timeout_in_ms,
-                base_config=_session_config(options.tensorflow_session_config_file),
-            ),
-            cache_dir=options.model_cache_dir or None,
-            prepare=self._warm_up if options.enable_model_warmup else None,
-            servable_factories=factories,
-        )
-
-    def load(self, model_name: str, version: int, candidate: VersionCandidate) -> Servable:
-        """The manager's load function: VersionLoader.load plus TF's load metrics.
-
-        Args:
-          model_name: the model.
-          version: the version number.
-          candidate: the source's description of the version's files.
-
-        Returns:
-          The loaded (and warmed up) servable.
-
-        Raises:
-          Exception: whatever the load raised (the manager records it in the status).
-        """
-        model_path = candidate.storage.version_url(candidate.version_dir)
-        started = time.perf_counter()
-        try:
-            servable = self.loader.load(model_name, version, candidate)
-        except BaseException:
-            self._metrics.load_attempt_count.inc(model_path, "fail")
-            self._metrics.load_failures.inc(model_name)
-            raise
-        self._metrics.load_attempt_count.inc(model_path, "success")
-        self._metrics.load_latency.inc(model_path, amount=(time.perf_counter() - started) * 1e6)
-        return servable
-
-    def unload(self, servable: Servable) -> None:
-        """The manager's unload function: releases the servable and its cache copy."""
-        self.loader.unload(servable)
-
-    def close(self) -> None:
-        """Removes the loader's cache directory (if it created it)."""
-        self.loader.close()
-
-    def _tflite_servable(self, model_name: str, version: int, path: str) -> Servable:
-        return TfLiteServable(model_name, version, path, self._options.tflite_interpreters)
-
-    def _warm_up(self, servable: Servable) -> None:
-        """VersionLoader's prepare hook: replays the version's warmup records before it serves.
-
-        Raises:
-          ServingError: a record failed; the load fails, as in TF Serving.
-        """
-        started = time.perf_counter()
-        try:
-            records, _ = warmup.replay(servable, self._options.num_request_iterations_for_warmup)
-        except ServingError as err:
-            self._metrics.model_warmup_latency.observe(
-                (time.perf_counter() - started) * 1e6, servable.path, err.code.name
-            )
-            logger.error(
-                "Warmup of %s version %d failed: %s", servable.model_name, servable.version, err
-            )
-            raise
-        if records:
-            self._metrics.model_warmup_latency.observe(
-                (time.perf_counter() - started) * 1e6, servable.path, "OK"
-            )
-            logger.info(
-                "Warmed up %s version %d with %d records",
-                servable.model_name,
-                servable.version,
-                records,
-            )
 
 
 def manager_options(options: ServerOptions) -> ManagerOptions:
@@ -625,21 +397,6 @@ class ServerCore:
                 kind="counter",
             )
         )
-
-
-def _session_config(path: str):
-    """Reads `--tensorflow_session_config_file` (a ConfigProto text proto), or None.
-
-    Raises:
-      ConfigError: unreadable or unparseable.
-    """
-    if not path:
-        return None
-    from tensorflow.core.protobuf import config_pb2
-
-    from tfrelay.serving.config.text_proto import read_text_proto
-
-    return read_text_proto(path, config_pb2.ConfigProto(), "tensorflow_session_config_file")
 
 
 def _create_tensorflow_thread_pools() -> None:

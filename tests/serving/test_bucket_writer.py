@@ -16,14 +16,10 @@ import pytest
 from support.models import write_half_plus_two
 from support.servers import moto_s3, s3_client
 from tfrelay.serving.storage import bucket
-from tfrelay.serving.storage.bucket_writer import (
-    STATUS_UPLOADED,
-    STATUS_UPLOADING,
-    BucketWriter,
-    PushError,
-)
+from tfrelay.serving.storage.bucket_writer import BucketWriter
 from tfrelay.serving.storage.filesystem import filesystem_for
 from tfrelay.serving.storage.model_storage import ModelStorage
+from tfrelay.serving.storage.publication import STATUS_UPLOADED, STATUS_UPLOADING, PushError
 
 # The pusher runs this code on the pipeline stack, the server's reader on the serving stack.
 pytestmark = pytest.mark.both_stacks

@@ -13,8 +13,9 @@ from support.models import copy_version
 from support.servers import wait_until
 from tfrelay.serving.config.model_config import ModelConfig
 from tfrelay.serving.config.ssl import PemFiles, TlsSettings
+from tfrelay.serving.core.config_file_watcher import ConfigFileWatcher
 from tfrelay.serving.core.manager import VersionEvent
-from tfrelay.serving.core.server_core import ConfigFileWatcher, ServerCore
+from tfrelay.serving.core.server_core import ServerCore
 from tfrelay.serving.core.states import VersionState
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.metrics import ServingMetrics
