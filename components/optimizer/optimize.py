@@ -4,7 +4,8 @@ writes the optimized model in the serving layout (no TFX types here; the executo
 ```
 <output_uri>/Format-Serving/           pushed and served
     saved_model.pb, variables/          the SavedModel, same signatures as the input, around
-                                        the stripped (pruned/clustered) Keras core
+                                        the distilled student and/or the stripped
+                                        (pruned/clustered) Keras core
     assets.extra/tf_serving_warmup_requests   the input model's warmup requests
     model.tflite                        when quantized: serving_default (raw features in, the
                                         same outputs), served with --prefer_tflite_model; the
@@ -29,9 +30,10 @@ import tf_keras as keras
 from absl import logging
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfrelay.components.optimizer import data, measure, report, techniques
+from tfrelay.components.optimizer import data, distill, measure, report, techniques
 from tfrelay.components.optimizer.settings import (
     Cluster,
+    Distill,
     Prune,
     Quantize,
     Technique,
@@ -120,7 +122,10 @@ def keep_tflite_warmup(serving_dir: str) -> tuple[int, int]:
 
 
 def _accuracy_check(
-    original: measure.Measurement, final: measure.Measurement, max_accuracy_drop: float
+    original: measure.Measurement,
+    final: measure.Measurement,
+    max_accuracy_drop: float,
+    distilled: bool = False,
 ) -> list[str]:
     drop = original.accuracy - final.accuracy
     if drop <= max_accuracy_drop + 1e-9:
@@ -128,8 +133,9 @@ def _accuracy_check(
     return [
         f"accuracy dropped by {drop * 100:.2f} points ({original.accuracy:.2%} -> "
         f"{final.accuracy:.2%} on {final.eval_examples} eval examples), more than "
-        f"max_accuracy_drop {max_accuracy_drop * 100:.2f} points; use a milder setting (lower "
-        "target_sparsity, more clusters, another quantization mode) or fine-tune longer"
+        f"max_accuracy_drop {max_accuracy_drop * 100:.2f} points; use a milder setting ("
+        + ("a wider student, more distillation epochs, " if distilled else "")
+        + "lower target_sparsity, more clusters, another quantization mode) or fine-tune longer"
     ]
 
 
@@ -227,7 +233,7 @@ def _optimize(
     _replace_warmup(input_serving, original_serving)
 
     eval_split = data.load_split(eval_files, spec)
-    keras_steps = any(isinstance(t, (Prune, Cluster)) for t in technique_list)
+    keras_steps = any(isinstance(t, (Distill, Prune, Cluster)) for t in technique_list)
     train = data.training_data(train_files, spec) if keras_steps else None
     quantize_step = next((t for t in technique_list if isinstance(t, Quantize)), None)
     representative = (
@@ -273,7 +279,9 @@ def _optimize(
                 details=details,
             )
         else:
-            if isinstance(technique, Prune):
+            if isinstance(technique, Distill):
+                result = distill.distill(current_core, technique, train, spec)
+            elif isinstance(technique, Prune):
                 result = techniques.prune(current_core, technique, train)
             else:
                 after_prune = any(isinstance(t, Prune) for t in done[:-1])
@@ -319,7 +327,8 @@ def _optimize(
     if tflite_path is not None:
         tf.io.gfile.copy(tflite_path, os.path.join(output_serving, TFLITE_FILE), overwrite=True)
 
-    failed = _accuracy_check(original, rows[-1], max_accuracy_drop)
+    distilled = any(isinstance(t, Distill) for t in technique_list)
+    failed = _accuracy_check(original, rows[-1], max_accuracy_drop, distilled)
     content = report.summarize(
         rows,
         [to_dict(t) for t in technique_list],

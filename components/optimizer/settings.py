@@ -6,6 +6,7 @@ A pipeline lists techniques in the order they apply, as these dataclasses or as 
 ```python
 techniques = [Prune(target_sparsity=0.8, epochs=2), Quantize("int8")]
 techniques = [{"technique": "prune", "target_sparsity": 0.8}, {"technique": "quantize", "mode": "int8"}]
+techniques = [Distill(width=0.25, epochs=30), Quantize("int8")]
 ```
 
 The component parameter is the dict form as a JSON string, which ML Metadata, the local runners
@@ -16,13 +17,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+DISTILL = "distill"
 PRUNE = "prune"
 CLUSTER = "cluster"
 QUANTIZE = "quantize"
-TECHNIQUES = (PRUNE, CLUSTER, QUANTIZE)
+TECHNIQUES = (DISTILL, PRUNE, CLUSTER, QUANTIZE)
+
+# The built-in student keeps this share of the teacher's units and filters (Distill.width).
+DEFAULT_WIDTH = 0.25
+# "package.module:function" (or "package.module.function"), as the Trainer's core_model_fn.
+_FUNCTION_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[:.][A-Za-z_]\w*$")
 
 # Pruning schedules (tfmot.sparsity.keras): sparsity ramps up during fine-tuning, or is applied
 # at its target from the first step.
@@ -44,6 +52,57 @@ TECHNIQUE_KEY = "technique"
 
 class SettingsError(ValueError):
     """A technique list or setting that cannot work; the message says what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Distill:
+    """Knowledge distillation: a smaller student learns the trained model's (the teacher's)
+    predictions, then replaces it, with the same serving signatures, preprocessing and warmup.
+
+    The student trains from scratch on the train split with `alpha * hard + (1 - alpha) * soft`:
+    `hard` is the cross-entropy with the labels, `soft` the KL divergence between the teacher's
+    and the student's probabilities softened by `temperature`, times temperature squared (so
+    its gradients keep their scale as the temperature changes; Hinton et al., 2015).
+
+    Attributes:
+      student: "package.module:function" building the student as the Trainer's core_model_fn
+        does ((input width, number of classes, config) -> a tf_keras model ending in a softmax);
+        empty: the teacher's own architecture with `width` times its units and filters.
+      width: the share of the teacher's units (Dense) and filters (Conv) the built-in student
+        keeps, in (0, 1); the output layer keeps one unit per class. Default 0.25 (about 16x
+        fewer weights in the layers between two narrowed ones). Not with `student`.
+      temperature: softens the probabilities the student learns from, in [1, 100]; higher shows
+        more of how the teacher ranks the wrong classes.
+      alpha: the weight of the hard labels in [0, 1] (0: the teacher's predictions alone).
+      epochs: training passes over the train split.
+      steps: if > 0, train exactly this many batches instead of `epochs` passes.
+      batch_size: examples per training step.
+      learning_rate: Adam's learning rate.
+    """
+
+    technique: ClassVar[str] = DISTILL
+
+    student: str = ""
+    width: float | None = None
+    temperature: float = 4.0
+    alpha: float = 0.1
+    epochs: int = 30
+    steps: int = 0
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+
+    @property
+    def student_width(self) -> float | None:
+        """The built-in student's width (None when `student` names a function)."""
+        if self.student:
+            return None
+        return DEFAULT_WIDTH if self.width is None else self.width
+
+    @property
+    def label(self) -> str:
+        if self.student:
+            return f"distill {self.student.replace(':', '.').rpartition('.')[2]}"
+        return f"distill width {self.student_width:g}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +190,8 @@ class Quantize:
         return self.mode
 
 
-Technique = Prune | Cluster | Quantize
-_CLASSES: dict[str, type] = {PRUNE: Prune, CLUSTER: Cluster, QUANTIZE: Quantize}
+Technique = Distill | Prune | Cluster | Quantize
+_CLASSES: dict[str, type] = {DISTILL: Distill, PRUNE: Prune, CLUSTER: Cluster, QUANTIZE: Quantize}
 
 
 def to_dict(technique: Technique) -> dict[str, Any]:
@@ -178,7 +237,11 @@ def _from_dict(index: int, data: Mapping[str, Any]) -> Technique:
         if key == TECHNIQUE_KEY:
             continue
         default = fields[key].default
-        if key == "layers":
+        if key == "width" and value is None:
+            values[key] = None  # the parameter form of "not set"
+        elif key == "width":
+            values[key] = _number(where, key, value, float)
+        elif key == "layers":
             if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
                 raise SettingsError(
                     f"{where}: layers must be a list of layer names, got {value!r}."
@@ -208,6 +271,8 @@ def _check(index: int, technique: Technique) -> None:
                 f"{technique.representative_examples} (TFLite's guide suggests about 100-500)."
             )
         return
+    if isinstance(technique, Distill):
+        _check_distill(where, technique)
     if technique.epochs < 0 or technique.steps < 0:
         raise SettingsError(f"{where}: epochs and steps must be >= 0.")
     if technique.batch_size <= 0:
@@ -215,7 +280,12 @@ def _check(index: int, technique: Technique) -> None:
     if not 0 < technique.learning_rate < 1:
         raise SettingsError(
             f"{where}: learning_rate must be in (0, 1), got {technique.learning_rate}; "
-            "fine-tuning wants a small one, e.g. 1e-3 (prune) or 1e-4 (cluster)."
+            "training wants a small one, e.g. 3e-3 (distill), 1e-3 (prune) or 1e-4 (cluster)."
+        )
+    if isinstance(technique, Distill) and technique.epochs == 0 and technique.steps == 0:
+        raise SettingsError(
+            f"{where}: the student learns from scratch, so it needs epochs >= 1 or steps >= 1 "
+            "(e.g. epochs=30)."
         )
     if isinstance(technique, Prune):
         if not 0 < technique.target_sparsity < 1:
@@ -251,6 +321,39 @@ def _check(index: int, technique: Technique) -> None:
             )
 
 
+def _check_distill(where: str, technique: Distill) -> None:
+    if not isinstance(technique.student, str):
+        raise SettingsError(f"{where}: student must be a string, got {technique.student!r}.")
+    if technique.student and not _FUNCTION_PATH.match(technique.student):
+        raise SettingsError(
+            f"{where}: student must be 'package.module:function' (a core_model_fn: (input "
+            "width, number of classes, config) -> a tf_keras model ending in a softmax), got "
+            f"{technique.student!r}; or leave it empty for the teacher's architecture narrowed "
+            "by width."
+        )
+    if technique.student and technique.width is not None:
+        raise SettingsError(
+            f"{where}: give student or width, not both: width narrows the teacher's own "
+            f"architecture, and {technique.student!r} builds its own."
+        )
+    if technique.width is not None and not 0 < technique.width < 1:
+        raise SettingsError(
+            f"{where}: width must be in (0, 1), got {technique.width}: it is the share of the "
+            "teacher's units and filters the student keeps, e.g. 0.25 (a width of 1 or more "
+            "would not be smaller)."
+        )
+    if not 1 <= technique.temperature <= 100:
+        raise SettingsError(
+            f"{where}: temperature must be in [1, 100], got {technique.temperature}: it softens "
+            "the teacher's probabilities (1: as they are; Hinton et al. use 2 to 20)."
+        )
+    if not 0 <= technique.alpha <= 1:
+        raise SettingsError(
+            f"{where}: alpha must be in [0, 1], got {technique.alpha}: it is the weight of the "
+            "hard labels, the teacher's softened predictions having 1 - alpha (e.g. 0.1)."
+        )
+
+
 def _check_order(techniques: Sequence[Technique]) -> None:
     names = [t.technique for t in techniques]
     for name in TECHNIQUES:
@@ -260,6 +363,13 @@ def _check_order(techniques: Sequence[Technique]) -> None:
                 f"techniques {positions} all {name}: list each technique at most once "
                 f"(got {' -> '.join(names)})."
             )
+    if DISTILL in names and names[0] != DISTILL:
+        raise SettingsError(
+            f"distill must be the first technique (got {' -> '.join(names)}): the student is a "
+            "new model trained from the teacher's predictions, so pruning, clustering or "
+            "quantizing before it would be lost; distill first, then prune or quantize the "
+            "student."
+        )
     if QUANTIZE in names and names[-1] != QUANTIZE:
         raise SettingsError(
             f"quantize must be the last technique (got {' -> '.join(names)}): it converts the "
@@ -276,40 +386,42 @@ def parse_techniques(value: Any) -> list[Technique]:
     """Reads and validates a technique list.
 
     Args:
-      value: a list of Prune/Cluster/Quantize objects or their dict form, or that list as a
-        JSON string (the component's parameter).
+      value: a list of Distill/Prune/Cluster/Quantize objects or their dict form, or that list
+        as a JSON string (the component's parameter).
 
     Returns:
       The techniques, in order.
 
     Raises:
       SettingsError: an unknown technique or setting, a value out of range, or an order that
-        cannot work (a technique twice, quantize not last, cluster before prune).
+        cannot work (a technique twice, distill not first, quantize not last, cluster before
+        prune).
     """
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError as err:
             raise SettingsError(f"techniques is not valid JSON: {err}") from err
-    if isinstance(value, (Prune, Cluster, Quantize, Mapping)) or not isinstance(value, Sequence):
+    if isinstance(value, (*_CLASSES.values(), Mapping)) or not isinstance(value, Sequence):
         raise SettingsError(
             f"techniques must be a list, e.g. [Prune(target_sparsity=0.8), Quantize('int8')], "
             f"got {value!r}."
         )
     if not value:
         raise SettingsError(
-            "techniques is empty: list at least one of prune, cluster, quantize, e.g. "
+            "techniques is empty: list at least one of distill, prune, cluster, quantize, e.g. "
             "[Prune(target_sparsity=0.8), Quantize('int8')]."
         )
     techniques: list[Technique] = []
     for index, item in enumerate(value):
-        if isinstance(item, (Prune, Cluster, Quantize)):
+        if isinstance(item, tuple(_CLASSES.values())):
             technique = item
         elif isinstance(item, Mapping):
             technique = _from_dict(index, item)
         else:
             raise SettingsError(
-                f"techniques[{index}] must be Prune(...), Cluster(...), Quantize(...) or a dict "
+                f"techniques[{index}] must be Distill(...), Prune(...), Cluster(...), Quantize(...) "
+                "or a dict "
                 f"with a 'technique' key, got {item!r}."
             )
         _check(index, technique)
@@ -325,9 +437,11 @@ def describe(techniques: Sequence[Technique]) -> str:
 
 __all__ = [
     "CLUSTER",
+    "DISTILL",
     "PRUNE",
     "QUANTIZE",
     "Cluster",
+    "Distill",
     "Prune",
     "Quantize",
     "SettingsError",

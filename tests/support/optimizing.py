@@ -62,3 +62,30 @@ def optimize(
 
 def read_report(report: OptimizationReport) -> dict:
     return json.loads((pathlib.Path(report.uri) / "report.json").read_text())
+
+
+# -- student functions for Distill(student=...), in the Trainer's core_model_fn form -------------
+
+
+def penguin_student(input_width: int, num_outputs: int, config: object = None):
+    """A one-hidden-layer student (6 units) for the penguin MLP (16-8)."""
+    import tf_keras as keras
+
+    inputs = keras.Input(shape=(input_width,), name="features")
+    hidden = keras.layers.Dense(6, activation="relu", name="hidden")(inputs)
+    outputs = keras.layers.Dense(num_outputs, activation="softmax", name="output")(hidden)
+    return keras.Model(inputs, outputs, name="penguin_student")
+
+
+def logits_student(input_width: int, num_outputs: int, config: object = None):
+    """A student without a softmax: the serving signature would read logits as probabilities."""
+    import tf_keras as keras
+
+    inputs = keras.Input(shape=(input_width,), name="features")
+    outputs = keras.layers.Dense(num_outputs, name="logits")(inputs)
+    return keras.Model(inputs, outputs, name="logits_student")
+
+
+def wrong_input_student(input_width: int, num_outputs: int, config: object = None):
+    """A student built for another input width than the one it is given."""
+    return penguin_student(input_width + 5, num_outputs, config)

@@ -14,6 +14,7 @@ from tfx.types import standard_artifacts
 
 from tfrelay.components.optimizer import (
     Cluster,
+    Distill,
     OptimizationReport,
     Optimizer,
     Prune,
@@ -21,7 +22,7 @@ from tfrelay.components.optimizer import (
     component,
     executor,
 )
-from tfrelay.components.optimizer.settings import parse_techniques
+from tfrelay.components.optimizer.settings import describe, parse_techniques, to_dict
 from tfrelay.components.pusher import BucketPusher
 from tfrelay.components.trainer.component import Trainer
 
@@ -75,6 +76,31 @@ def test_dict_settings_are_the_same_as_objects_and_survive_json():
     assert parse_techniques(optimizer.exec_properties["techniques"]) == parsed
 
 
+def test_distill_settings_survive_json_and_chain_with_prune_and_quantize():
+    as_dicts = [
+        {"technique": "distill", "width": 0.5, "temperature": 2, "alpha": 0.3, "epochs": 5},
+        {"technique": "prune", "target_sparsity": 0.5},
+        {"technique": "quantize", "mode": "int8"},
+    ]
+
+    parsed = parse_techniques(as_dicts)
+
+    assert parsed == [
+        Distill(width=0.5, temperature=2.0, alpha=0.3, epochs=5),
+        Prune(target_sparsity=0.5),
+        Quantize("int8"),
+    ]
+    assert describe(parsed) == "distill width 0.5 -> prune 50% -> int8"
+    optimizer = Optimizer(**_channels(), techniques=as_dicts)
+    assert parse_techniques(optimizer.exec_properties["techniques"]) == parsed
+    # Unset, the width travels as null and reads back as unset: the built-in student's default
+    # width, or none at all beside a student function.
+    (default,) = parse_techniques(json.dumps([to_dict(Distill())]))
+    assert default == Distill() and default.width is None and default.student_width == 0.25
+    (custom,) = parse_techniques([to_dict(Distill(student="my.students:small_cnn"))])
+    assert custom.student_width is None and custom.label == "distill small_cnn"
+
+
 def test_max_accuracy_drop_may_be_a_runtime_parameter():
     drop = data_types.RuntimeParameter(name="max_accuracy_drop", ptype=float, default=0.02)
 
@@ -86,9 +112,10 @@ def test_max_accuracy_drop_may_be_a_runtime_parameter():
 @pytest.mark.parametrize(
     ("techniques", "message"),
     [
-        ([], "techniques is empty: list at least one of prune, cluster, quantize"),
+        ([], "techniques is empty: list at least one of distill, prune, cluster, quantize"),
         (Prune(), "techniques must be a list"),
-        ([{"technique": "distill"}], "unknown technique 'distill'; use one of 'prune'"),
+        (Distill(), "techniques must be a list"),
+        ([{"technique": "shrink"}], "unknown technique 'shrink'; use one of 'distill', 'prune'"),
         ([{"sparsity": 0.8}], "unknown technique None"),
         (
             [{"technique": "prune", "sparsity": 0.8}],
@@ -115,6 +142,32 @@ def test_max_accuracy_drop_may_be_a_runtime_parameter():
         ([Quantize("dynamic"), Quantize("int8")], r"techniques \[0, 1\] all quantize"),
         ([Prune(), Prune(target_sparsity=0.5)], r"techniques \[0, 1\] all prune"),
         ([Cluster(), Prune()], "cluster before prune .* put prune first"),
+        ([Distill(width=1.0)], r"width must be in \(0, 1\), got 1.0: it is the share of"),
+        ([Distill(width=0.0)], r"width must be in \(0, 1\)"),
+        ([{"technique": "distill", "width": "25%"}], "width must be a number"),
+        ([Distill(temperature=0.5)], r"temperature must be in \[1, 100\], got 0.5"),
+        ([Distill(alpha=1.5)], r"alpha must be in \[0, 1\], got 1.5: it is the weight of"),
+        ([Distill(epochs=0)], "the student learns from scratch, so it needs epochs >= 1"),
+        ([Distill(steps=-1)], "epochs and steps must be >= 0"),
+        ([Distill(batch_size=0)], "batch_size must be positive"),
+        ([Distill(learning_rate=0.0)], r"learning_rate must be in \(0, 1\)"),
+        ([Distill(student="my_students")], "student must be 'package.module:function'"),
+        ([Distill(student="a.b:c d")], "student must be 'package.module:function'"),
+        ([{"technique": "distill", "student": 3}], "student must be a string"),
+        (
+            [Distill(student="students:small", width=0.5)],
+            "give student or width, not both: width narrows the teacher's own architecture",
+        ),
+        (
+            [{"technique": "distill", "units": 8}],
+            r"unknown setting\(s\) units; distill takes student, width, temperature",
+        ),
+        (
+            [Prune(), Distill()],
+            r"distill must be the first technique \(got prune -> distill\): the student is a "
+            "new model",
+        ),
+        ([Distill(), Quantize(), Distill()], r"techniques \[0, 2\] all distill"),
     ],
 )
 def test_component_rejects_techniques_that_cannot_work(techniques, message):
@@ -180,3 +233,50 @@ def test_pipeline_with_the_optimizer_compiles_for_kubeflow_v2(tmp_path):
     assert set(outputs) == {"optimized_model", "blessing", "report"}
     pusher_inputs = spec["components"]["BucketPusher"]["inputDefinitions"]["artifacts"]
     assert {"model", "model_blessing", "fallback_model"} <= set(pusher_inputs)
+
+
+def test_the_pipeline_cli_takes_distill_in_the_optimize_list(tmp_path):
+    from tfrelay.pipelines.cli import main as pipeline_main
+
+    path = tmp_path / "distilled.yaml"
+    optimize = (
+        '[{"technique": "distill", "width": 0.25}, {"technique": "prune", "target_sparsity": '
+        '0.5}, {"technique": "quantize", "mode": "int8"}]'
+    )
+
+    code = pipeline_main(
+        [
+            "compile",
+            f"--output={path}",
+            "--image=tfrelay:test",
+            "--pipeline-root=gs://bucket/pipeline-root",
+            "--base-path=gs://bucket/models/penguins",
+            f"--set=optimize={optimize}",
+        ]
+    )
+
+    assert code == 0
+    spec = yaml.safe_load(path.read_text())
+    values = spec["root"]["dag"]["tasks"]["Optimizer"]["inputs"]["parameters"]
+    techniques = values["techniques"]["runtimeValue"]["constant"]
+    assert parse_techniques(techniques) == [
+        Distill(width=0.25),
+        Prune(target_sparsity=0.5),
+        Quantize("int8"),
+    ]
+
+
+def test_the_pipeline_cli_names_a_bad_distill_setting(tmp_path):
+    from tfrelay.pipelines.cli import main as pipeline_main
+
+    with pytest.raises(ValueError, match=r"width must be in \(0, 1\), got 2.0") as raised:
+        pipeline_main(
+            [
+                "compile",
+                f"--output={tmp_path / 'never.yaml'}",
+                '--set=optimize=[{"technique": "distill", "width": 2}]',
+            ]
+        )
+
+    assert str(raised.value).startswith("techniques[0] (distill): ")
+    assert not (tmp_path / "never.yaml").exists()
