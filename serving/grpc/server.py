@@ -136,7 +136,7 @@ def add_prediction_service(
 ) -> None:
     """Registers TF Serving's PredictionService, as the generated
     `add_PredictionServiceServicer_to_server` does, except Predict's response serializer: the
-    identity, since Predict answers wire-format bytes (`wire.py`), so grpc.aio and tfrelay's own
+    identity, since Predict answers wire-format bytes (`encoding/wire.py`), so grpc.aio and tfrelay's own
     server send the same bytes (issue 15).
 
     Args:

@@ -2,7 +2,8 @@
 
 `tf.make_ndarray` costs tens of microseconds per small tensor (dtype inference, Python loops);
 Predict calls it for every input. Here numeric dtypes are read with numpy from the one dtype
-table (`tensor_types.py`); responses are written by the one encoder in `wire.py`.
+table (`serving/encoding/tensor_types.py`); responses are written by the one encoder,
+`serving/encoding/wire.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from tfrelay.serving import errors
-from tfrelay.serving.grpc.tensor_types import TYPES, Packing
+from tfrelay.serving.encoding.tensor_types import TYPES, Packing
 
 TensorProto = tensor_pb2.TensorProto
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import strategies as st
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
-from tfrelay.serving.grpc import tensor_types
+from tfrelay.serving.encoding import tensor_types
 
 DTYPES = [
     types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_INT64,

@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from tfrelay.serving.errors import Code, ServingError
-from tfrelay.serving.grpc import wire
+from tfrelay.serving.encoding import wire
 from tfrelay.serving.grpc.tensors import MAX_FILL_BYTES, proto_to_ndarray
 
 NAME = "tensor_proto"

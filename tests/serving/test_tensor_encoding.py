@@ -1,4 +1,4 @@
-"""The one TensorProto encoder (`grpc/wire.py`, issue 15): for every dtype, shape and both
+"""The one TensorProto encoder (`serving/encoding/wire.py`, issue 15): for every dtype, shape and both
 serialization options, its bytes parse to exactly the message TF Serving's rules and the protobuf
 API build (`support.tensor_protos.as_tf_serving_builds`), and TensorFlow reads them back as the
 array that was sent."""
@@ -16,7 +16,7 @@ from tensorflow_serving.apis import predict_pb2
 
 from support.tensor_protos import as_tf_serving_builds
 from tfrelay.serving.errors import Code, ServingError
-from tfrelay.serving.grpc import wire
+from tfrelay.serving.encoding import wire
 
 EVERY_NUMERIC_DTYPE = [
     np.float32, np.float64, np.int32, np.int16, np.int8, np.uint8, np.uint16, np.int64,

@@ -31,7 +31,7 @@ def claimed_tensor(dtype: int, dims: list[int], **fields) -> tensor_pb2.TensorPr
 
 
 # The typed field `Tensor::AsProtoField` (tensorflow/core/framework/tensor.cc) fills for each
-# numpy dtype, written out here apart from serving/grpc/tensor_types.py on purpose: the encoder
+# numpy dtype, written out here apart from serving/encoding/tensor_types.py on purpose: the encoder
 # is checked against this reference, so a wrong entry in the product's table fails a test.
 _AS_PROTO_FIELD: dict[np.dtype, tuple[int, str]] = {
     np.dtype(np.float32): (types_pb2.DT_FLOAT, "float_val"),

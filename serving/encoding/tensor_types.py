@@ -1,6 +1,6 @@
 """The one table of TensorProto dtypes: which numpy dtype holds each DataType and which typed
-repeated field carries its values, read by the decoder (`tensors.py`) and the encoder
-(`wire.py`) alike (issue 15: the rules used to live in three tables that could drift apart).
+repeated field carries its values, read by the decoder (`grpc/tensors.py`) and the encoder
+(`encoding/wire.py`) alike (issue 15: the rules used to live in three tables that could drift apart).
 
 The field choice follows TensorFlow's `Tensor::AsProtoField` (tensorflow/core/framework/
 tensor.cc), which TF Serving uses for Predict responses: narrow integers travel sign- or

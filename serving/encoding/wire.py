@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from tfrelay.serving.grpc.tensor_types import (
+from tfrelay.serving.encoding.tensor_types import (
     BY_NUMPY,
     STRING_FIELD_NUMBER,
     TENSOR_CONTENT_FIELD_NUMBER,
