@@ -24,8 +24,8 @@ from tfrelay.serving.api import classify_regress, predict
 from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.api.inference import InferenceRunner
 from tfrelay.serving.core.manager import ServableManager
-from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.encoding import wire
+from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.grpc.common import rpc, spec_target
 from tfrelay.serving.grpc.tensors import proto_to_ndarray
 from tfrelay.serving.metrics import ServingMetrics

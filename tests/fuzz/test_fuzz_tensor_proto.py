@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
-from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.encoding import wire
+from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.grpc.tensors import MAX_FILL_BYTES, proto_to_ndarray
 
 NAME = "tensor_proto"

@@ -15,8 +15,8 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from support.tensor_protos import as_tf_serving_builds
-from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.encoding import wire
+from tfrelay.serving.errors import Code, ServingError
 
 EVERY_NUMERIC_DTYPE = [
     np.float32, np.float64, np.int32, np.int16, np.int8, np.uint8, np.uint16, np.int64,
