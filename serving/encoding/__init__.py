@@ -1,2 +1,3 @@
-"""Protobuf wire encoding shared by every front end and the request log: the one TensorProto
-dtype table and the one encoder (issue 15). Below `api/`, `grpc/` and `rest/`; imports none."""
+"""The response protos, shared by every front end and the request log: the one TensorProto dtype
+table and the one wire encoder (issue 15), and the Classify/Regress/MultiInference response
+builders. Below `api/`, `grpc/` and `rest/`, which it does not import."""

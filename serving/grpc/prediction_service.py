@@ -11,12 +11,9 @@ from __future__ import annotations
 import numpy as np
 from google.protobuf import any_pb2
 from tensorflow_serving.apis import (
-    classification_pb2,
     get_model_metadata_pb2,
-    inference_pb2,
     predict_pb2,
     prediction_service_pb2_grpc,
-    regression_pb2,
 )
 
 from tfrelay.serving import errors
@@ -24,7 +21,7 @@ from tfrelay.serving.api import classify_regress, predict
 from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.api.inference import InferenceRunner
 from tfrelay.serving.core.manager import ServableManager
-from tfrelay.serving.encoding import wire
+from tfrelay.serving.encoding import responses, wire
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.grpc.common import rpc, spec_target
 from tfrelay.serving.grpc.tensors import proto_to_ndarray
@@ -138,12 +135,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             examples = classify_regress.serialized_examples(request.input)
             self.plane.record_examples(name, len(examples))
             results = await self.plane.classify(handle, signature, examples, "Classify")
-            response = classification_pb2.ClassificationResponse()
-            response.model_spec.name = name
-            response.model_spec.version.value = handle.version
-            response.model_spec.signature_name = signature.name
-            _fill_classifications(response.result, results)
-            return response
+            return responses.classification_response(
+                name, handle.version, signature.name, results
+            )
 
     @rpc("Regress", _spec_name)
     async def Regress(self, request, context):
@@ -157,13 +151,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             examples = classify_regress.serialized_examples(request.input)
             self.plane.record_examples(name, len(examples))
             values = await self.plane.regress(handle, signature, examples, "Regress")
-            response = regression_pb2.RegressionResponse()
-            response.model_spec.name = name
-            response.model_spec.version.value = handle.version
-            response.model_spec.signature_name = signature.name
-            for value in values:
-                response.result.regressions.add(value=value)
-            return response
+            return responses.regression_response(name, handle.version, signature.name, values)
 
     @rpc("MultiInference", _multi_name)
     async def MultiInference(self, request, context):
@@ -214,17 +202,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             self.plane.record_examples(name, len(examples))
             results = await self.plane.multi_inference(handle, plan, examples)
             version_number = handle.version
-        response = inference_pb2.MultiInferenceResponse()
-        for task, task_results in zip(request.tasks, results, strict=True):
-            result = response.results.add()
-            result.model_spec.CopyFrom(task.model_spec)
-            result.model_spec.version.value = version_number
-            if task.method_name == CLASSIFY_METHOD:
-                _fill_classifications(result.classification_result, task_results)
-            else:
-                for value in task_results:
-                    result.regression_result.regressions.add(value=value)
-        return response
+        return responses.multi_inference_response(request.tasks, version_number, results)
 
     @rpc("GetModelMetadata", _spec_name)
     async def GetModelMetadata(self, request, context):
@@ -248,11 +226,3 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
         return response
 
-
-def _fill_classifications(result, rows) -> None:
-    for row in rows:
-        classification = result.classifications.add()
-        for item in row:
-            classification.classes.add(
-                label=item.label.decode("utf-8", "replace"), score=item.score
-            )
