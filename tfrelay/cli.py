@@ -37,6 +37,11 @@ _SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "publish a SavedModel directory as the next version under a base path (no TFX needed)",
         "serving",
     ),
+    "models": (
+        "tfrelay.serving.admin.models_cli:main",
+        "list, roll back and label model versions in the bucket (every replica follows)",
+        "serving",
+    ),
     "serve": (
         "tfrelay.serving.cli:main",
         "run the TF-Serving-compatible model server (same flags as tensorflow_model_server)",

@@ -36,6 +36,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 SAVED_MODEL_PB = "saved_model.pb"
 SAVED_MODEL_PBTXT = "saved_model.pbtxt"
@@ -289,12 +290,30 @@ def model_checksum(model_dir: str, files: Mapping[str, int]) -> str:
     Returns:
       "sha256:<hex digest>".
     """
+    return checksum_of(
+        files, lambda relative: open(os.path.join(model_dir, *relative.split("/")), "rb")
+    )
+
+
+def checksum_of(files: Mapping[str, int], open_file: Callable[[str], BinaryIO]) -> str:
+    """`model_checksum` over files opened by `open_file`, read in 1 MiB chunks.
+
+    `tfrelay models rollback` names a version without a push record this way, reading it
+    from the bucket without a local copy (issue 16).
+
+    Args:
+      files: {relative posix path: size in bytes}; the push record itself is never included.
+      open_file: opens a file by relative path for binary reading (closed here).
+
+    Returns:
+      "sha256:<hex digest>".
+    """
     digest = hashlib.sha256()
     for relative in sorted(files):
         # Path and size delimit each file, so moving bytes from one file to the next changes the
         # digest.
         digest.update(f"{relative}\0{files[relative]}\0".encode())
-        with open(os.path.join(model_dir, *relative.split("/")), "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
+        with open_file(relative) as handle:
+            for chunk in iter(lambda handle=handle: handle.read(_CHUNK_BYTES), b""):
                 digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"

@@ -26,6 +26,10 @@ The numbering, record and ordering rules it follows are in `publication.py`.
 6. Apply retention (`keep_last`): delete the oldest published versions beyond the newest N,
    marker first.
 
+Steps 2 to 6 are `publish_files`, which takes the files from any source: `publish` uploads a local
+directory through it, `tfrelay models rollback` (`serving/admin/rollback.py`) republishes an
+older version's files with server-side copies (`copy_file`), under its own idempotency key.
+
 Only one writer should write a given base path at a time: object stores offer no atomic "create
 directory", so two concurrent pushes of different models could pick the same number (local file
 systems are protected by an exclusive mkdir). This module imports neither TFX nor TensorFlow.
@@ -70,6 +74,8 @@ logger = logging.getLogger(__name__)
 
 # Local version numbers taken by a concurrent writer between our listing and our mkdir.
 _MAX_CLAIM_ATTEMPTS = 100
+# A copy without a server-side one streams through this much memory at a time.
+_COPY_CHUNK_BYTES = 8 << 20
 # The record fields the writer owns; a caller's description cannot override them.
 _CONTRACT_FIELDS = frozenset(
     {"model_name", "version", "pushed_at", "status", "checksum", "idempotency_key", "files"}
@@ -314,6 +320,44 @@ class BucketWriter:
         else:
             self.fs.pipe_file(target, data)
 
+    def copy_file(self, source_name: str, relative: str, name: str) -> None:
+        """Copies one file of version `source_name` into version `name` of this base path.
+
+        The copy is the file system's own (`cp_file`): server-side on S3 (CopyObject) and GCS
+        (rewrite), so no byte passes through this process; a file system without one streams
+        through `_COPY_CHUNK_BYTES` of memory. Like `write`, the file appears whole or not at all.
+
+        Args:
+          source_name: the directory name of the version copied from.
+          relative: the file's path relative to the version directory.
+          name: the directory name of the version copied to.
+        """
+        source = self.path(source_name, relative)
+        target = self.path(name, relative)
+        if not self.is_local:
+            self._copy(source, target)
+            return
+        directory, file_name = target.rsplit("/", 1)
+        os.makedirs(directory, exist_ok=True)
+        temporary = f"{directory}/.{file_name}{TEMP_INFIX}{uuid.uuid4().hex[:8]}"
+        try:
+            self._copy(source, temporary)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+            raise
+
+    def _copy(self, source: str, target: str) -> None:
+        try:
+            self.fs.cp_file(source, target)
+            return
+        except NotImplementedError:
+            pass
+        with self.fs.open(source, "rb") as reader, self.fs.open(target, "wb") as writer:
+            for chunk in iter(lambda: reader.read(_COPY_CHUNK_BYTES), b""):
+                writer.write(chunk)
+
     def delete(self, version: VersionState) -> None:
         """Deletes a version: its publish markers first, so readers stop treating it as whole."""
         for marker in version.markers:
@@ -354,12 +398,63 @@ class BucketWriter:
           PushError: the model is not servable, or storage failed; nothing half-written is ever
             published, and publishing the same model with the same run id again resumes it.
         """
+        files = list_model_files(model_dir)
+        return self.publish_files(
+            files,
+            bucket.model_checksum(model_dir, files),
+            model_name,
+            lambda name, relative: self.write(
+                name, relative, source=os.path.join(model_dir, *relative.split("/"))
+            ),
+            source=model_dir,
+            run_id=run_id,
+            description=description,
+            versioning=versioning,
+            keep_last=keep_last,
+        )
+
+    def publish_files(
+        self,
+        files: Mapping[str, int],
+        checksum: str,
+        model_name: str,
+        put: Callable[[str, str], None],
+        *,
+        source: str,
+        run_id: str | None = None,
+        description: Mapping[str, object] | None = None,
+        versioning: str = VERSIONING_NEXT_INTEGER,
+        keep_last: int = 0,
+    ) -> Publication:
+        """Publishes a model whose files `put` writes, by the same steps as `publish`.
+
+        `publish` uploads a local directory through it; `tfrelay models rollback` republishes
+        a version's files with server-side copies (issue 16), so both claim numbers, write the
+        record and the markers, resume and stop early by one implementation.
+
+        Args:
+          files: {relative posix path: size in bytes}, the push record excluded.
+          checksum: the model's `bucket.model_checksum` over exactly these files.
+          model_name: recorded in the push record and logged.
+          put: writes one file into a version: `put(version directory name, relative path)`;
+            each file must appear whole or not at all (as `write` and `copy_file` do).
+          source: where the files come from, for log lines.
+          run_id: what retries of this publication share (part of the idempotency key).
+          description: more push record fields (see `publish`).
+          versioning: VERSIONING_NEXT_INTEGER or VERSIONING_UNIX_TIMESTAMP.
+          keep_last: 0 keeps every version; N > 0 keeps only the newest N published versions.
+
+        Returns:
+          What was done (see `publish`).
+
+        Raises:
+          ValueError: `description` sets a contract field.
+          PushError: storage failed; nothing half-written is ever published.
+        """
         description = dict(description or {})
         overridden = sorted(_CONTRACT_FIELDS & set(description))
         if overridden:
             raise ValueError(f"the push record's {overridden} are the writer's to set")
-        files = list_model_files(model_dir)
-        checksum = bucket.model_checksum(model_dir, files)
         key = idempotency_key(run_id, checksum)
         try:
             versions = self.list_versions()
@@ -410,7 +505,7 @@ class BucketWriter:
             "files": dict(sorted(files.items())),
             "pusher": f"tfrelay {__version__}",
         }
-        self._upload(model_dir, files, name, record, resumed=resumable is not None)
+        self._upload(source, files, name, record, put, resumed=resumable is not None)
         return Publication(
             version=number,
             destination=self.version_url(name),
@@ -457,10 +552,11 @@ class BucketWriter:
 
     def _upload(
         self,
-        model_dir: str,
+        source: str,
         files: Mapping[str, int],
         name: str,
         record: Mapping[str, object],
+        put: Callable[[str, str], None],
         resumed: bool,
     ) -> None:
         """Writes the claim, every file, the final record and the marker(s) last."""
@@ -492,7 +588,7 @@ class BucketWriter:
             raise self.storage_error(err, f"claim version {number} at {destination}") from err
         logger.info(
             "Pushing %s (%d files, %s) to %s",
-            model_dir,
+            source,
             len(order),
             human_bytes(total_bytes),
             destination,
@@ -506,8 +602,7 @@ class BucketWriter:
                     self.write(name, relative, data=final_bytes)
                     size = len(final_bytes)
                 else:
-                    source = os.path.join(model_dir, *relative.split("/"))
-                    self.write(name, relative, source=source)
+                    put(name, relative)
                     size = files[relative]
             except Exception as err:
                 raise self.storage_error(
