@@ -41,7 +41,7 @@ if ! download; then
   download || fail "apt-get download prometheus failed after apt-get update"
 fi
 
-deb=$(ls "$tools"/prometheus_*.deb 2>/dev/null | head -n1)
+deb=$(ls "$tools"/prometheus_*.deb 2>/dev/null | head -n1 || true)
 [ -n "$deb" ] || fail "no prometheus_*.deb in $tools after the download"
 echo "install-prometheus: unpacking $deb into $dest/"
 rm -rf "$dest"
