@@ -204,10 +204,12 @@ def servable_versions(
 
 
 def _unservable_error(
+    config_url: str,
     model: ModelConfig,
     problems: Sequence[tuple[str, int]],
     published: Sequence[int],
     chosen: Sequence[int],
+    allow_unavailable: bool,
 ) -> AdminError:
     parts = []
     for label, version in problems:
@@ -218,11 +220,20 @@ def _unservable_error(
                 f"{label}={version}: version {version} is published but the version policy "
                 f"({model.policy.kind.value}) serves only {list(chosen)}"
             )
+    if allow_unavailable:
+        way_out = (
+            "--allow-unavailable lets only a new label name such a version (TF Serving's rule); "
+            "point the label at a served version or remove it first"
+        )
+    else:
+        way_out = (
+            "pick a served version, change the version policy, or pass --allow-unavailable for "
+            "a new label on servers run with --allow_version_labels_for_unavailable_models"
+        )
     return AdminError(
-        f"refusing to label {model.name} in {model.base_path} ({'; '.join(parts)}; published: "
-        f"{list(published) or 'none'}). The servers would reject this config; pick a served "
-        "version, change the version policy, or pass --allow-unavailable for a new label on "
-        "servers run with --allow_version_labels_for_unavailable_models. Nothing was written."
+        f"refusing to write {config_url}: {'; '.join(parts)} in {model.base_path} (published: "
+        f"{list(published) or 'none'}), so the servers would reject the config; {way_out}. "
+        "Nothing was written."
     )
 
 
@@ -308,7 +319,9 @@ def label(
         published, chosen = servable_versions(edited_model, timeout_seconds)
         problems = label_problems(before, after, chosen, allow_unavailable)
         if problems:
-            raise _unservable_error(edited_model, problems, published, chosen)
+            raise _unservable_error(
+                config_url, edited_model, problems, published, chosen, allow_unavailable
+            )
     data = text_format.MessageToString(edited).encode()
     # What the servers will parse: checked once more before it leaves this process.
     parse_config(data.decode(), config_url)

@@ -314,7 +314,7 @@ class Admin:
     json_of = staticmethod(json_of)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def admin() -> type[Admin]:
     """The scenarios' helpers (see Admin)."""
     return Admin
