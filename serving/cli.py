@@ -64,6 +64,27 @@ _FLAGS: list[tuple[str, type, str]] = [
     ("tensorflow_inter_op_parallelism", int, "Inter-op threads (0: TensorFlow decides)."),
     ("model_cache_dir", str, "tfrelay: local directory remote versions are copied to."),
     (
+        "request_log_max_queued_bytes",
+        int,
+        "tfrelay: memory the request log's queue may hold; past it records are dropped "
+        "(counted in :tfrelay:serving:request_log_dropped), requests never wait.",
+    ),
+    (
+        "request_log_file_max_bytes",
+        int,
+        "tfrelay: a request log file is closed and published once it holds this many bytes.",
+    ),
+    (
+        "request_log_file_max_seconds",
+        float,
+        "tfrelay: a request log file is closed and published this long after it was opened.",
+    ),
+    (
+        "request_log_spool_dir",
+        str,
+        "tfrelay: local directory for request logs bound for a bucket before their upload.",
+    ),
+    (
         "storage_timeout_seconds",
         float,
         "tfrelay: deadline of one storage LIST, HEAD or small read (copies: plus 1 s per 4 MiB); "

@@ -23,7 +23,9 @@ TF Serving metrics (`util/prometheus_exporter.cc` turns `/tensorflow/serving/x` 
 
 tfrelay's own (`:tfrelay:serving:*`): `loaded_versions{model_name}` (gauge),
 `storage_polls{model_name}`, `storage_listings{model_name,kind}` (delimiter or recursive),
-`storage_bytes_copied{model_name}`, `load_failures{model_name}`.
+`storage_bytes_copied{model_name}`, `load_failures{model_name}`,
+`request_log_records{model_name}`, `request_log_dropped{model_name,reason}`,
+`request_log_files{status}`.
 """
 
 from __future__ import annotations
@@ -293,6 +295,21 @@ class ServingMetrics:
             "Failed load attempts per model (each retry counts).",
             ["model_name"],
         )
+        self.request_log_records = Counter(
+            ":tfrelay:serving:request_log_records",
+            "Requests written to the request log (logging_config).",
+            ["model_name"],
+        )
+        self.request_log_dropped = Counter(
+            ":tfrelay:serving:request_log_dropped",
+            "Sampled requests not logged, by reason (queue_full, encode_error, write_error).",
+            ["model_name", "reason"],
+        )
+        self.request_log_files = Counter(
+            ":tfrelay:serving:request_log_files",
+            "Request log files closed, by outcome (published or lost).",
+            ["status"],
+        )
         self._observed: list[ObservedGauge] = []
         self._families = [
             self.request_count,
@@ -309,6 +326,9 @@ class ServingMetrics:
             self.load_attempt_count,
             self.load_latency,
             self.load_failures,
+            self.request_log_records,
+            self.request_log_dropped,
+            self.request_log_files,
         ]
         self.registry.register(_Collector(lambda: [*self._families, *self._observed]))
 

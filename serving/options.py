@@ -78,6 +78,14 @@ class ServerOptions:
     rest_api_body_timeout_seconds: float = 60.0
     rest_api_send_timeout_seconds: float = 60.0
     rest_api_idle_timeout_seconds: float = 75.0
+    # tfrelay: request logging (a model's `logging_config` in --model_config_file, issue 16):
+    # memory the queue of records waiting for the writer may hold (past it records are dropped
+    # and counted, never the request slowed), and when a log file is closed and published.
+    request_log_max_queued_bytes: int = 64 * 1024 * 1024
+    request_log_file_max_bytes: int = 64 * 1024 * 1024
+    request_log_file_max_seconds: float = 300.0
+    # tfrelay: where logs bound for a bucket are written before their upload (temp dir if empty).
+    request_log_spool_dir: str = ""
     # TF Serving flags accepted so manifests run unchanged, without effect in tfrelay.
     enable_profiler: bool = True
     flush_filesystem_caches: bool = True

@@ -113,7 +113,9 @@ class ModelServer:
         )
         self.runner = InferenceRunner(self._executor, self.metrics, self.batcher)
         # One data plane for both front ends (issue 15): they keep only their codecs.
-        self.data_plane = DataPlane(self.manager, self.runner, self.metrics)
+        self.data_plane = DataPlane(
+            self.manager, self.runner, self.metrics, request_log=self.core.request_log
+        )
         extra_routes = {"/healthz": self._healthz, "/readyz": self._readyz}
         if self.prometheus.enabled:
             extra_routes[self.prometheus.path] = self._prometheus

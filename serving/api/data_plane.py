@@ -7,6 +7,7 @@ path costs one small context-manager object per request (no thread hop, no copy)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
@@ -19,7 +20,14 @@ from tfrelay.serving.core.handles import LoadedVersion
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.core.states import VersionStatus
 from tfrelay.serving.metrics import ServingMetrics
+from tfrelay.serving.request_log import records
+from tfrelay.serving.request_log.logger import RequestLogger
 from tfrelay.serving.servables.base import CLASSIFY_METHOD, Signature
+
+# (version, label) as a request addressed them; neither for "the latest".
+Target = tuple[int | None, str | None]
+_UNADDRESSED: Target = (None, None)
+_MULTI_INFERENCE = "MultiInference"
 
 
 class _Pinned:
@@ -59,6 +67,7 @@ class DataPlane:
       manager: resolves models, versions and labels to loaded servables.
       runner: where model calls run (the shared pool or batcher; never the event loop).
       metrics: TF Serving's request metrics (example counts), shared by REST and gRPC.
+      request_log: samples successful calls into the request log (None: nothing is logged).
     """
 
     def __init__(
@@ -66,10 +75,12 @@ class DataPlane:
         manager: ServableManager,
         runner: InferenceRunner,
         metrics: ServingMetrics | None = None,
+        request_log: RequestLogger | None = None,
     ) -> None:
         self.manager = manager
         self.runner = runner
         self.metrics = metrics
+        self.request_log = request_log
 
     def version(self, name: str, version: int | None = None, label: str | None = None) -> _Pinned:
         """Pins the version a request addresses for the length of a `with` block.
@@ -100,6 +111,9 @@ class DataPlane:
         inputs: Mapping[str, np.ndarray],
         output_keys: Sequence[str],
         api: str,
+        *,
+        request: object | None = None,
+        target: Target = _UNADDRESSED,
     ) -> dict[str, np.ndarray]:
         """Runs a Predict call whose inputs the front end decoded and checked.
 
@@ -109,6 +123,8 @@ class DataPlane:
           inputs: {alias: array}, exactly the signature's inputs.
           output_keys: the outputs to fetch.
           api: the runtime-latency metric's API label ("predict" for REST, "Predict" for gRPC).
+          request: the request message as received (gRPC), logged as it is when sampled.
+          target: (version, label) as the request addressed them, for a REST request's log.
 
         Returns:
           {output alias: array}.
@@ -116,10 +132,29 @@ class DataPlane:
         Raises:
           ServingError: the model or the batcher rejected the call.
         """
-        return await self.runner.run(handle.servable, signature, inputs, output_keys, api)
+        outputs = await self.runner.run(handle.servable, signature, inputs, output_keys, api)
+        if self.request_log is not None and self.request_log.enabled:
+            self._log(
+                records.Kind.PREDICT,
+                handle,
+                signature.name,
+                target,
+                request,
+                inputs=inputs,
+                outputs=outputs,
+                output_keys=output_keys,
+            )
+        return outputs
 
     async def classify(
-        self, handle: LoadedVersion, signature: Signature, examples: Sequence[bytes], api: str
+        self,
+        handle: LoadedVersion,
+        signature: Signature,
+        examples: Sequence[bytes],
+        api: str,
+        *,
+        request: object | None = None,
+        target: Target = _UNADDRESSED,
     ) -> list[list[classify_regress.Class]]:
         """Classifies serialized tf.Examples.
 
@@ -128,6 +163,8 @@ class DataPlane:
           signature: a classification signature (`classify_regress.classification_signature`).
           examples: serialized tf.Examples.
           api: the runtime-latency metric's API label.
+          request: the request message as received (gRPC), for the request log.
+          target: (version, label) as the request addressed them, for a REST request's log.
 
         Returns:
           One list of classes per example.
@@ -137,10 +174,28 @@ class DataPlane:
         """
         inputs, wanted = classify_regress.classify_call(signature, examples)
         outputs = await self.runner.run(handle.servable, signature, inputs, wanted, api)
-        return classify_regress.classification_results(signature, outputs, len(examples))
+        results = classify_regress.classification_results(signature, outputs, len(examples))
+        if api != _MULTI_INFERENCE and self.request_log is not None and self.request_log.enabled:
+            self._log(
+                records.Kind.CLASSIFY,
+                handle,
+                signature.name,
+                target,
+                request,
+                examples=examples,
+                results=results,
+            )
+        return results
 
     async def regress(
-        self, handle: LoadedVersion, signature: Signature, examples: Sequence[bytes], api: str
+        self,
+        handle: LoadedVersion,
+        signature: Signature,
+        examples: Sequence[bytes],
+        api: str,
+        *,
+        request: object | None = None,
+        target: Target = _UNADDRESSED,
     ) -> list[float]:
         """Regresses serialized tf.Examples.
 
@@ -149,6 +204,8 @@ class DataPlane:
           signature: a regression signature (`classify_regress.regression_signature`).
           examples: serialized tf.Examples.
           api: the runtime-latency metric's API label.
+          request: the request message as received (gRPC), for the request log.
+          target: (version, label) as the request addressed them, for a REST request's log.
 
         Returns:
           One value per example.
@@ -158,13 +215,26 @@ class DataPlane:
         """
         inputs, wanted = classify_regress.regress_call(signature, examples)
         outputs = await self.runner.run(handle.servable, signature, inputs, wanted, api)
-        return classify_regress.regression_results(signature, outputs, len(examples))
+        values = classify_regress.regression_results(signature, outputs, len(examples))
+        if api != _MULTI_INFERENCE and self.request_log is not None and self.request_log.enabled:
+            self._log(
+                records.Kind.REGRESS,
+                handle,
+                signature.name,
+                target,
+                request,
+                examples=examples,
+                results=values,
+            )
+        return values
 
     async def multi_inference(
         self,
         handle: LoadedVersion,
         plan: Sequence[tuple[str, Signature]],
         examples: Sequence[bytes],
+        *,
+        request: object | None = None,
     ) -> list[list[list[classify_regress.Class]] | list[float]]:
         """Runs each (method name, signature) task of a MultiInference request, in order.
 
@@ -172,6 +242,7 @@ class DataPlane:
           handle: the pinned version.
           plan: (CLASSIFY_METHOD or REGRESS_METHOD, signature) per task, already checked.
           examples: serialized tf.Examples, shared by every task.
+          request: the MultiInferenceRequest (gRPC only), for the request log.
 
         Returns:
           Per task: classes per example (classify) or one value per example (regress).
@@ -182,10 +253,50 @@ class DataPlane:
         results: list[list[list[classify_regress.Class]] | list[float]] = []
         for method, signature in plan:
             if method == CLASSIFY_METHOD:
-                results.append(await self.classify(handle, signature, examples, "MultiInference"))
+                results.append(await self.classify(handle, signature, examples, _MULTI_INFERENCE))
             else:
-                results.append(await self.regress(handle, signature, examples, "MultiInference"))
+                results.append(await self.regress(handle, signature, examples, _MULTI_INFERENCE))
+        if request is not None and self.request_log is not None and self.request_log.enabled:
+            self._log(
+                records.Kind.MULTI_INFERENCE,
+                handle,
+                "",
+                _UNADDRESSED,
+                request,
+                results=results,
+                tasks=request.tasks,
+            )
         return results
+
+    def _log(
+        self,
+        kind: records.Kind,
+        handle: LoadedVersion,
+        signature_name: str,
+        target: Target,
+        request: object | None,
+        **content,
+    ) -> None:
+        """Hands a successful call to the request log when it is sampled (a dict lookup and a
+        random draw when it is not; the record is built on the log's writer thread)."""
+        servable = handle.servable
+        config = self.request_log.sample(servable.model_name)
+        if config is None:
+            return
+        self.request_log.submit(
+            records.LoggedCall(
+                kind,
+                servable.model_name,
+                handle.version,
+                signature_name,
+                servable.saved_model_tags,
+                target,
+                time.time(),
+                request,
+                **content,
+            ),
+            config,
+        )
 
     def metadata(
         self, name: str, version: int | None = None, label: str | None = None

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfrelay.serving.request_log import config as request_log_config
+from tfrelay.serving.request_log.config import RequestLogConfig
+
 SUPPORTED_PLATFORMS = ("tensorflow",)
 
 
@@ -68,6 +71,7 @@ class ModelConfig:
       platform: "tensorflow" (the only platform tensorflow_model_server knows).
       policy: the version policy.
       labels: version labels, {label: version}.
+      logging: its request logging (`logging_config`), or None.
     """
 
     name: str
@@ -75,6 +79,7 @@ class ModelConfig:
     platform: str = "tensorflow"
     policy: VersionPolicy = field(default_factory=VersionPolicy)
     labels: dict[str, int] = field(default_factory=dict)
+    logging: RequestLogConfig | None = None
 
 
 def _policy_from_proto(proto) -> VersionPolicy:
@@ -136,6 +141,14 @@ def models_from_proto(config: model_server_config_pb2.ModelServerConfig) -> list
                 raise ConfigError(
                     f"{where} ({proto.name}): version label {label!r} must match [a-zA-Z0-9_]+"
                 )
+        logging_config = None
+        if proto.HasField("logging_config"):
+            try:
+                logging_config = request_log_config.from_proto(
+                    proto.logging_config, f"{where} ({proto.name})"
+                )
+            except request_log_config.RequestLogConfigError as err:
+                raise ConfigError(str(err)) from err
         models.append(
             ModelConfig(
                 name=proto.name,
@@ -143,6 +156,7 @@ def models_from_proto(config: model_server_config_pb2.ModelServerConfig) -> list
                 platform=platform,
                 policy=_policy_from_proto(proto.model_version_policy),
                 labels=labels,
+                logging=logging_config,
             )
         )
     return models
@@ -217,4 +231,6 @@ def to_proto(models: Sequence[ModelConfig]) -> model_server_config_pb2.ModelServ
             proto.model_version_policy.latest.num_versions = model.policy.num_versions
         for label, version in model.labels.items():
             proto.version_labels[label] = version
+        if model.logging is not None:
+            request_log_config.to_proto(model.logging, proto.logging_config)
     return config

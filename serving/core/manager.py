@@ -13,7 +13,6 @@ is published on the thread that changed the state, never on the request path (is
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Set
@@ -24,6 +23,7 @@ from tfrelay.serving import errors
 from tfrelay.serving.core import policy
 from tfrelay.serving.core.handles import LoadedVersion
 from tfrelay.serving.core.states import VersionState, VersionStatus
+from tfrelay.serving.core.thread_priority import lower_thread_priority
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.servables.base import Servable
 from tfrelay.serving.storage.errors import StorageError
@@ -251,12 +251,12 @@ class ServableManager:
         self._loaders = ThreadPoolExecutor(
             max(1, self._options.num_load_threads),
             thread_name_prefix="tfrelay-load",
-            initializer=_yield_cpu_to_requests,
+            initializer=lower_thread_priority,
         )
         self._unloaders = ThreadPoolExecutor(
             max(1, self._options.num_unload_threads),
             thread_name_prefix="tfrelay-unload",
-            initializer=_yield_cpu_to_requests,
+            initializer=lower_thread_priority,
         )
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="tfrelay-manager", daemon=True)
@@ -886,25 +886,6 @@ class ServableManager:
             latest = available[max(available)] if available else None
             serving[name] = ModelServing(name, available, latest, dict(model.labels))
         self._serving = serving
-
-
-# Loads and unloads run at this `nice` value: the server's core(s) belong to requests first.
-BACKGROUND_NICENESS = 10
-
-
-def _yield_cpu_to_requests() -> None:
-    """Lowers the calling thread's scheduling priority (Linux threads have their own).
-
-    A load is tens of milliseconds of CPU (graph import, the restore and init runs); on a server
-    with one core it took time slices from request handling, so requests during a swap waited up
-    to a slice (p99 7.2 -> 12.7 ms measured). At a lower priority, loads fill the idle gaps.
-    TensorFlow's shared thread pools must exist before this runs, or they would inherit the lower
-    priority (ModelServer.start creates them).
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
-    except (AttributeError, OSError):  # not Linux, or not permitted: loads keep normal priority
-        logger.debug("Could not lower the priority of %s", threading.current_thread().name)
 
 
 def _as_serving_error(err: Exception) -> ServingError:

@@ -48,6 +48,8 @@ from tfrelay.serving.core.version_state_monitor import VersionStateMonitor
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.metrics import ObservedGauge, ServingMetrics
 from tfrelay.serving.options import ServerOptions
+from tfrelay.serving.request_log.files import RotationPolicy
+from tfrelay.serving.request_log.logger import RequestLogger, RequestLogOptions
 from tfrelay.serving.storage.model_storage import ModelStorage
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class ServerCore:
       manager: every version of every model; the front ends look versions up here.
       source: polls each model's base path and tells the manager what to load.
       monitor: AVAILABLE versions per model, from the manager's events.
+      request_log: the sampled request logging the model config asks for.
 
     Args:
       options: the server settings.
@@ -120,6 +123,19 @@ class ServerCore:
         )
         self.monitor = VersionStateMonitor()
         self.monitor.attach(self.manager)
+        # TF Serving's ServerRequestLogger lives in its ServerCore too: configured per model by
+        # the model config, written to by both front ends through the data plane.
+        self.request_log = RequestLogger(
+            RequestLogOptions(
+                max_queued_bytes=options.request_log_max_queued_bytes,
+                rotation=RotationPolicy(
+                    options.request_log_file_max_bytes, options.request_log_file_max_seconds
+                ),
+                spool_dir=options.request_log_spool_dir,
+                storage_timeout_seconds=options.storage_timeout_seconds,
+            ),
+            metrics,
+        )
         # The served config, replaced whole under _config_lock: readers (readiness, the gauges,
         # possibly called from an event under the manager's lock) read it without any lock, so
         # they can never deadlock against apply_models (which takes config, then manager lock).
@@ -176,6 +192,7 @@ class ServerCore:
             )
             self.source.set_models(models)
             self._models = tuple(models)
+            self.request_log.update({m.name: m.logging for m in models if m.logging is not None})
         self.source.poll_now()
 
     def reload_config(self, models: Sequence[ModelConfig], timeout: float | None = None) -> None:
@@ -262,6 +279,8 @@ class ServerCore:
         self.manager.stop()
         # The manager unloads at stop without publishing events: nothing is loaded any more.
         self.monitor.detach()
+        # Requests have finished: write what they logged and publish every open log file.
+        self.request_log.close()
 
     def close(self) -> None:
         """Removes the loader's cache directory; call after `stop()` and after the inference

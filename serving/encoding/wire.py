@@ -242,3 +242,60 @@ def _model_spec(model_name: str, version: int, signature_name: str) -> bytes:
     if signature_name:
         spec += _delimited(_SPEC_SIGNATURE, signature_name.encode())
     return _delimited(_RESPONSE_MODEL_SPEC, spec)
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (wire type 2): its tag, the payload's length, the payload.
+
+    Args:
+      number: the field number.
+      payload: a serialized message, bytes or string, or a packed repeated field's values.
+
+    Returns:
+      The field's bytes, to concatenate into a message (concatenation merges, as protobuf does).
+    """
+    return _delimited(varint(number << 3 | 2), payload)
+
+
+def model_spec(
+    name: str, version: int | None = None, label: str | None = None, signature_name: str = ""
+) -> bytes:
+    """A serialized ModelSpec (model.proto: name 1, version 2, signature_name 3, version_label 4).
+
+    Args:
+      name: the model.
+      version: the version, or None.
+      label: the version label, or None (TF Serving's oneof: give at most one of the two).
+      signature_name: the signature, or "".
+
+    Returns:
+      The message's bytes.
+    """
+    spec = _delimited(_SPEC_NAME, name.encode()) if name else b""
+    if version is not None:
+        spec += _delimited(_SPEC_VERSION, _INT64_VALUE + varint(version) if version else b"")
+    if signature_name:
+        spec += _delimited(_SPEC_SIGNATURE, signature_name.encode())
+    if label is not None:
+        spec += field(4, label.encode())
+    return spec
+
+
+def predict_request(spec: bytes, inputs: Mapping[str, np.ndarray]) -> bytes:
+    """A serialized PredictRequest (predict.proto: model_spec 1, inputs 2) of decoded inputs, as TF
+    Serving's REST handler turns JSON into the request it runs and logs.
+
+    Args:
+      spec: the request's serialized ModelSpec (`model_spec`).
+      inputs: {alias: array}.
+
+    Returns:
+      The message's bytes.
+
+    Raises:
+      ServingError: INTERNAL for a dtype TensorFlow cannot hold.
+    """
+    parts = [field(1, spec)]
+    for key, array in inputs.items():
+        parts.append(field(2, _entry_key(key) + _delimited(_ENTRY_VALUE, tensor_bytes(array))))
+    return b"".join(parts)

@@ -116,7 +116,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         with self.plane.version(name, version, label) as handle:
             signature = predict.find_signature(handle.servable, request.model_spec.signature_name)
             inputs, keys = decode_predict_inputs(signature, request)
-            outputs = await self.plane.predict(handle, signature, inputs, keys, "Predict")
+            outputs = await self.plane.predict(
+                handle, signature, inputs, keys, "Predict", request=request
+            )
             # Wire-format bytes on both servers (issue 15): grpc.aio registers Predict with an
             # identity serializer (server.add_prediction_service), so both send these bytes.
             return wire.predict_response(
@@ -134,10 +136,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
             examples = classify_regress.serialized_examples(request.input)
             self.plane.record_examples(name, len(examples))
-            results = await self.plane.classify(handle, signature, examples, "Classify")
-            return responses.classification_response(
-                name, handle.version, signature.name, results
+            results = await self.plane.classify(
+                handle, signature, examples, "Classify", request=request
             )
+            return responses.classification_response(name, handle.version, signature.name, results)
 
     @rpc("Regress", _spec_name)
     async def Regress(self, request, context):
@@ -150,7 +152,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
             examples = classify_regress.serialized_examples(request.input)
             self.plane.record_examples(name, len(examples))
-            values = await self.plane.regress(handle, signature, examples, "Regress")
+            values = await self.plane.regress(
+                handle, signature, examples, "Regress", request=request
+            )
             return responses.regression_response(name, handle.version, signature.name, values)
 
     @rpc("MultiInference", _multi_name)
@@ -200,7 +204,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 plan.append((task.method_name, signature))
             examples = classify_regress.serialized_examples(request.input)
             self.plane.record_examples(name, len(examples))
-            results = await self.plane.multi_inference(handle, plan, examples)
+            results = await self.plane.multi_inference(handle, plan, examples, request=request)
             version_number = handle.version
         return responses.multi_inference_response(request.tasks, version_number, results)
 
@@ -225,4 +229,3 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         packed.Pack(signature_defs)
         response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
         return response
-

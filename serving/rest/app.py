@@ -233,7 +233,9 @@ class RestApi:
             del doc  # its Python objects are 8-30x the body: free them before inference
             predict.check_inputs(signature, inputs)
             keys = predict.output_keys(signature, ())
-            outputs = await self._plane.predict(handle, signature, inputs, keys, "predict")
+            outputs = await self._plane.predict(
+                handle, signature, inputs, keys, "predict", target=(route.version, route.label)
+            )
         if _large_output(outputs):
             return await self._in_pool(json_output.predict_response, outputs, request_format)
         return json_output.predict_response(outputs, request_format)
@@ -270,7 +272,9 @@ class RestApi:
             inputs = {name: array}
             predict.check_inputs(signature, inputs)
             keys = predict.output_keys(signature, ())
-            outputs = await self._plane.predict(handle, signature, inputs, keys, "predict")
+            outputs = await self._plane.predict(
+                handle, signature, inputs, keys, "predict", target=(route.version, route.label)
+            )
         finally:
             pinned.__exit__(None, None, None)
         row = json_input.RequestFormat.ROW
@@ -295,10 +299,14 @@ class RestApi:
                 signature = classify_regress.classification_signature(
                     handle.servable, signature_name
                 )
-                classes = await self._plane.classify(handle, signature, examples, "classify")
+                classes = await self._plane.classify(
+                    handle, signature, examples, "classify", target=(route.version, route.label)
+                )
                 return json_output.classify_response(classes)
             signature = classify_regress.regression_signature(handle.servable, signature_name)
-            values = await self._plane.regress(handle, signature, examples, "regress")
+            values = await self._plane.regress(
+                handle, signature, examples, "regress", target=(route.version, route.label)
+            )
             return json_output.regress_response(values)
 
     def _status(self, route: routes.Route) -> bytes:

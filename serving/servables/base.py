@@ -77,6 +77,8 @@ class Servable(abc.ABC):
         self.path = path
         # The version's assets.extra/tfrelay_push.json (which pipeline run pushed what), if any.
         self.push_record: dict | None = None
+        # The MetaGraph tags it was loaded with (the request log's LogMetadata names them).
+        self.saved_model_tags: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def load(self) -> None:

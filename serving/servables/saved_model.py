@@ -86,6 +86,7 @@ class SavedModelServable(Servable):
     ) -> None:
         super().__init__(model_name, version, path)
         self._options = options or SessionOptions()
+        self.saved_model_tags = tuple(self._options.tags)
         self._session: tf.compat.v1.Session | None = None
         self._signature_defs: dict[str, meta_graph_pb2.SignatureDef] = {}
         self._signatures: dict[str, Signature] = {}
