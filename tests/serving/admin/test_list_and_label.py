@@ -135,7 +135,8 @@ def test_label_in_the_bucket_reaches_the_server_without_a_restart(
     written = time.monotonic()
     assert "labelled: m" in run.out and "canary=2, stable=1" in run.out
     admin.wait_for(lambda: _predict(a.url, "canary") == 4.0, 20, "canary to reach version 2")
-    print(f"label picked up {time.monotonic() - written:.2f} s after the write")
+    with capsys.disabled():
+        print(f"\nlabel canary=2 served {time.monotonic() - written:.2f} s after the write")
     assert _predict(a.url, "stable") == 3.0
     text = admin.object_bytes(storage_env, CONFIG_KEY).decode()
     assert 'key: "canary"' in text and "value: 2" in text and "specific" in text

@@ -46,6 +46,10 @@ def test_a_cut_off_rollback_resumes_into_its_own_claim(admin, s3_env, models, pr
     assert resumed.code == 0, resumed
     assert "version 3" in resumed.out and "resumed an interrupted rollback" in resumed.out
     assert admin.versions_in(s3_env, prefix) == [1, 2, 3]
+    # Server-side copies: the variables were never downloaded, only copied (PUT + copy source).
+    requests = [(method, target) for _, method, target, _ in proxied.requests]
+    assert not [r for r in requests if r[0] == "GET" and "/variables/variables.data" in r[1]]
+    assert [r for r in requests if r[0] == "PUT" and f"{prefix}/3/variables/variables.data" in r[1]]
     record = _record(admin, s3_env, prefix, 3)
     original = _record(admin, s3_env, prefix, 1)
     assert record["status"] == "uploaded" and record["rollback_of"] == 1
