@@ -64,6 +64,12 @@ _FLAGS: list[tuple[str, type, str]] = [
     ("tensorflow_inter_op_parallelism", int, "Inter-op threads (0: TensorFlow decides)."),
     ("model_cache_dir", str, "tfrelay: local directory remote versions are copied to."),
     (
+        "response_cache_mb",
+        int,
+        "tfrelay: memory (MB) for answers to repeated identical predict, classify and regress "
+        "requests to the same model version; 0 (default) turns the cache off.",
+    ),
+    (
         "request_log_max_queued_bytes",
         int,
         "tfrelay: memory the request log's queue may hold; past it records are dropped "

@@ -25,7 +25,8 @@ tfrelay's own (`:tfrelay:serving:*`): `loaded_versions{model_name}` (gauge),
 `storage_polls{model_name}`, `storage_listings{model_name,kind}` (delimiter or recursive),
 `storage_bytes_copied{model_name}`, `load_failures{model_name}`,
 `request_log_records{model_name}`, `request_log_dropped{model_name,reason}`,
-`request_log_files{status}`.
+`request_log_files{status}`, `response_cache_{hits,misses,evictions}{model_name}`,
+`response_cache_bytes` (gauge).
 """
 
 from __future__ import annotations
@@ -310,6 +311,21 @@ class ServingMetrics:
             "Request log files closed, by outcome (published or lost).",
             ["status"],
         )
+        self.response_cache_hits = Counter(
+            ":tfrelay:serving:response_cache_hits",
+            "Requests answered from the response cache (--response_cache_mb).",
+            ["model_name"],
+        )
+        self.response_cache_misses = Counter(
+            ":tfrelay:serving:response_cache_misses",
+            "Cacheable requests the response cache could not answer.",
+            ["model_name"],
+        )
+        self.response_cache_evictions = Counter(
+            ":tfrelay:serving:response_cache_evictions",
+            "Entries evicted from the response cache to make room.",
+            ["model_name"],
+        )
         self._observed: list[ObservedGauge] = []
         self._families = [
             self.request_count,
@@ -329,6 +345,9 @@ class ServingMetrics:
             self.request_log_records,
             self.request_log_dropped,
             self.request_log_files,
+            self.response_cache_hits,
+            self.response_cache_misses,
+            self.response_cache_evictions,
         ]
         self.registry.register(_Collector(lambda: [*self._families, *self._observed]))
 

@@ -86,6 +86,9 @@ class ServerOptions:
     request_log_file_max_seconds: float = 300.0
     # tfrelay: where logs bound for a bucket are written before their upload (temp dir if empty).
     request_log_spool_dir: str = ""
+    # tfrelay: memory for answers to repeated identical Predict/Classify/Regress requests, in
+    # MB (0: no cache; issue 16).
+    response_cache_mb: int = 0
     # TF Serving flags accepted so manifests run unchanged, without effect in tfrelay.
     enable_profiler: bool = True
     flush_filesystem_caches: bool = True

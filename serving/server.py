@@ -33,6 +33,7 @@ from typing import Any
 
 from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.api.inference import InferenceRunner
+from tfrelay.serving.api.response_cache import ResponseCache
 from tfrelay.serving.batching.batcher import Batcher
 from tfrelay.serving.config.batching import BatchingConfig, read_batching_parameters
 from tfrelay.serving.config.model_config import ModelConfig
@@ -42,7 +43,7 @@ from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.core.server_core import ServerCore
 from tfrelay.serving.core.source import StorageSource
 from tfrelay.serving.core.version_loader import VersionLoader
-from tfrelay.serving.metrics import TEXT_CONTENT_TYPE, ServingMetrics
+from tfrelay.serving.metrics import TEXT_CONTENT_TYPE, ObservedGauge, ServingMetrics
 from tfrelay.serving.options import ServerOptions
 from tfrelay.serving.rest.app import RestApi
 from tfrelay.serving.rest.http_server import start_http_server
@@ -112,9 +113,28 @@ class ModelServer:
             else None
         )
         self.runner = InferenceRunner(self._executor, self.metrics, self.batcher)
+        self.response_cache = None
+        if options.response_cache_mb > 0:
+            self.response_cache = ResponseCache(
+                options.response_cache_mb * 1024 * 1024, self.metrics
+            )
+            self.response_cache.attach(self.manager)
+            cache = self.response_cache
+            self.metrics.observe(
+                ObservedGauge(
+                    ":tfrelay:serving:response_cache_bytes",
+                    "Bytes the response cache holds (keys, answers, bookkeeping).",
+                    [],
+                    lambda: {(): cache.size_bytes},
+                )
+            )
         # One data plane for both front ends (issue 15): they keep only their codecs.
         self.data_plane = DataPlane(
-            self.manager, self.runner, self.metrics, request_log=self.core.request_log
+            self.manager,
+            self.runner,
+            self.metrics,
+            request_log=self.core.request_log,
+            response_cache=self.response_cache,
         )
         extra_routes = {"/healthz": self._healthz, "/readyz": self._readyz}
         if self.prometheus.enabled:

@@ -16,6 +16,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfrelay.serving.api import classify_regress
 from tfrelay.serving.api.inference import InferenceRunner
+from tfrelay.serving.api.response_cache import ResponseCache
 from tfrelay.serving.core.handles import LoadedVersion
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.core.states import VersionStatus
@@ -68,6 +69,7 @@ class DataPlane:
       runner: where model calls run (the shared pool or batcher; never the event loop).
       metrics: TF Serving's request metrics (example counts), shared by REST and gRPC.
       request_log: samples successful calls into the request log (None: nothing is logged).
+      response_cache: answers repeated identical requests (None: `--response_cache_mb` is 0).
     """
 
     def __init__(
@@ -76,11 +78,13 @@ class DataPlane:
         runner: InferenceRunner,
         metrics: ServingMetrics | None = None,
         request_log: RequestLogger | None = None,
+        response_cache: ResponseCache | None = None,
     ) -> None:
         self.manager = manager
         self.runner = runner
         self.metrics = metrics
         self.request_log = request_log
+        self.response_cache = response_cache
 
     def version(self, name: str, version: int | None = None, label: str | None = None) -> _Pinned:
         """Pins the version a request addresses for the length of a `with` block.

@@ -20,6 +20,7 @@ from tfrelay.serving import errors
 from tfrelay.serving.api import classify_regress, predict
 from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.api.inference import InferenceRunner
+from tfrelay.serving.api.response_cache import CacheKey, cache_key
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.encoding import responses, wire
 from tfrelay.serving.errors import Code, ServingError
@@ -108,12 +109,33 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.metrics = metrics
         self.tensor_content = tensor_content
 
+    def _cached(
+        self, api: str, name: str, version: int, request
+    ) -> tuple[CacheKey | None, object | None]:
+        """(the request's cache key, the cached answer or None); (None, None) without a cache.
+
+        The key is the request serialized deterministically (map entries sorted), so two
+        identical requests have one key whatever order their inputs arrived in.
+        """
+        cache = self.plane.response_cache
+        if cache is None:
+            return None, None
+        key = cache_key("grpc", api, name, version, request.SerializeToString(deterministic=True))
+        return key, cache.get(key)
+
+    def _remember(self, key: CacheKey | None, response: object, size: int) -> None:
+        if key is not None:
+            self.plane.response_cache.put(key, response, size)
+
     @rpc("Predict", _spec_name)
     async def Predict(self, request, context):
         if not request.HasField("model_spec"):
             raise _missing_spec()
         name, version, label = spec_target(request.model_spec)
         with self.plane.version(name, version, label) as handle:
+            key, cached = self._cached("Predict", name, handle.version, request)
+            if cached is not None:
+                return cached
             signature = predict.find_signature(handle.servable, request.model_spec.signature_name)
             inputs, keys = decode_predict_inputs(signature, request)
             outputs = await self.plane.predict(
@@ -121,9 +143,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
             # Wire-format bytes on both servers (issue 15): grpc.aio registers Predict with an
             # identity serializer (server.add_prediction_service), so both send these bytes.
-            return wire.predict_response(
+            response = wire.predict_response(
                 name, handle.version, signature.name, outputs, keys, self.tensor_content
             )
+            self._remember(key, response, len(response))
+            return response
 
     @rpc("Classify", _spec_name)
     async def Classify(self, request, context):
@@ -131,6 +155,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             raise _missing_spec()
         name, version, label = spec_target(request.model_spec)
         with self.plane.version(name, version, label) as handle:
+            key, cached = self._cached("Classify", name, handle.version, request)
+            if cached is not None:
+                return cached
             signature = classify_regress.classification_signature(
                 handle.servable, request.model_spec.signature_name
             )
@@ -139,7 +166,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             results = await self.plane.classify(
                 handle, signature, examples, "Classify", request=request
             )
-            return responses.classification_response(name, handle.version, signature.name, results)
+            response = responses.classification_response(
+                name, handle.version, signature.name, results
+            )
+            self._remember(key, response, response.ByteSize() if key else 0)
+            return response
 
     @rpc("Regress", _spec_name)
     async def Regress(self, request, context):
@@ -147,6 +178,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             raise _missing_spec()
         name, version, label = spec_target(request.model_spec)
         with self.plane.version(name, version, label) as handle:
+            key, cached = self._cached("Regress", name, handle.version, request)
+            if cached is not None:
+                return cached
             signature = classify_regress.regression_signature(
                 handle.servable, request.model_spec.signature_name
             )
@@ -155,7 +189,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             values = await self.plane.regress(
                 handle, signature, examples, "Regress", request=request
             )
-            return responses.regression_response(name, handle.version, signature.name, values)
+            response = responses.regression_response(name, handle.version, signature.name, values)
+            self._remember(key, response, response.ByteSize() if key else 0)
+            return response
 
     @rpc("MultiInference", _multi_name)
     async def MultiInference(self, request, context):

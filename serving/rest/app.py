@@ -22,6 +22,7 @@ from tfrelay.serving import errors
 from tfrelay.serving.api import classify_regress, predict
 from tfrelay.serving.api.data_plane import DataPlane
 from tfrelay.serving.api.inference import InferenceRunner
+from tfrelay.serving.api.response_cache import cache_key
 from tfrelay.serving.core.manager import ServableManager
 from tfrelay.serving.errors import Code, ServingError
 from tfrelay.serving.metrics import ServingMetrics
@@ -51,6 +52,8 @@ OFFLOAD_OUTPUT_ELEMENTS = 16 * 1024
 ExtraRoute = Callable[[], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
 
 # The REST `API` label of TF Serving's request metrics.
+# The calls whose answers the response cache may hold (`--response_cache_mb`).
+_CACHEABLE = frozenset({routes.PREDICT, routes.CLASSIFY, routes.REGRESS})
 _API_OF_ACTION = {
     routes.PREDICT: "predict",
     routes.CLASSIFY: "classify",
@@ -155,10 +158,14 @@ class RestApi:
             route = routes.route(method, path_and_query)
             if route.model:
                 check_request_names(route.model, route.label)
-            if route.action == routes.PREDICT:
-                payload = await self._predict(route, body)
-            elif route.action in (routes.CLASSIFY, routes.REGRESS):
-                payload = await self._classify_or_regress(route, body)
+            if route.action in _CACHEABLE:
+                payload = self._cached(route, body)
+                if payload is None:
+                    if route.action == routes.PREDICT:
+                        payload, version = await self._predict(route, body)
+                    else:
+                        payload, version = await self._classify_or_regress(route, body)
+                    self._remember(route, version, body, payload)
             elif route.action == routes.STATUS:
                 payload = self._status(route)
             elif route.action == routes.METADATA:
@@ -202,12 +209,37 @@ class RestApi:
         """
         return asyncio.get_running_loop().run_in_executor(self._runner.executor, function, *args)
 
-    async def _predict(self, route: routes.Route, body: bytes) -> bytes:
+    def _cached(self, route: routes.Route, body: bytes) -> bytes | None:
+        """The cached answer to this exact request from the version it resolves to now, or
+        None (no cache, a miss, or a model or version that does not resolve: the general path
+        then answers with TF Serving's error, in its order)."""
+        cache = self._plane.response_cache
+        if cache is None:
+            return None
+        try:
+            with self._plane.version(route.model, route.version, route.label) as handle:
+                version = handle.version
+        except ServingError:
+            return None
+        return cache.get(cache_key("rest", route.action, route.model, version, body))
+
+    def _remember(self, route: routes.Route, version: int, body: bytes, payload: bytes) -> None:
+        cache = self._plane.response_cache
+        if cache is not None:
+            key = cache_key("rest", route.action, route.model, version, body)
+            cache.put(key, payload, len(payload))
+
+    async def _predict(self, route: routes.Route, body: bytes) -> tuple[bytes, int]:
+        """Answers a predict call.
+
+        Returns:
+          (the JSON answer, the version that answered).
+        """
         large = len(body) > OFFLOAD_BODY_BYTES
         if large:
-            payload = await self._predict_numeric_instances(route, body)
-            if payload is not None:
-                return payload
+            answered = await self._predict_numeric_instances(route, body)
+            if answered is not None:
+                return answered
         doc = (
             await self._in_pool(json_input.parse_body, body)
             if large
@@ -236,18 +268,23 @@ class RestApi:
             outputs = await self._plane.predict(
                 handle, signature, inputs, keys, "predict", target=(route.version, route.label)
             )
+            version = handle.version
         if _large_output(outputs):
-            return await self._in_pool(json_output.predict_response, outputs, request_format)
-        return json_output.predict_response(outputs, request_format)
+            payload = await self._in_pool(json_output.predict_response, outputs, request_format)
+            return payload, version
+        return json_output.predict_response(outputs, request_format), version
 
-    async def _predict_numeric_instances(self, route: routes.Route, body: bytes) -> bytes | None:
+    async def _predict_numeric_instances(
+        self, route: routes.Route, body: bytes
+    ) -> tuple[bytes, int] | None:
         """A large `{"instances": [numbers or lists of numbers]}` body converted piece by piece
         on the pool (issue 12: `json_input.numeric_instances_tensor`): no call holds the GIL
         for more than ~10 ms and the peak is about the array itself.
 
         Returns:
-          The response, or None when the body, the model or the signature is not that case
-          (then the general path answers, with TF Serving's errors in its order).
+          (the response, the version that answered), or None when the body, the model or the
+          signature is not that case (then the general path answers, with TF Serving's errors
+          in its order).
         """
         frame = json_input.numeric_instances_frame(body)
         if frame is None:
@@ -279,10 +316,10 @@ class RestApi:
             pinned.__exit__(None, None, None)
         row = json_input.RequestFormat.ROW
         if _large_output(outputs):
-            return await self._in_pool(json_output.predict_response, outputs, row)
-        return json_output.predict_response(outputs, row)
+            return await self._in_pool(json_output.predict_response, outputs, row), handle.version
+        return json_output.predict_response(outputs, row), handle.version
 
-    async def _classify_or_regress(self, route: routes.Route, body: bytes) -> bytes:
+    async def _classify_or_regress(self, route: routes.Route, body: bytes) -> tuple[bytes, int]:
         large = len(body) > OFFLOAD_BODY_BYTES
         if large:
             doc = await self._in_pool(json_input.parse_body, body)
@@ -302,12 +339,12 @@ class RestApi:
                 classes = await self._plane.classify(
                     handle, signature, examples, "classify", target=(route.version, route.label)
                 )
-                return json_output.classify_response(classes)
+                return json_output.classify_response(classes), handle.version
             signature = classify_regress.regression_signature(handle.servable, signature_name)
             values = await self._plane.regress(
                 handle, signature, examples, "regress", target=(route.version, route.label)
             )
-            return json_output.regress_response(values)
+            return json_output.regress_response(values), handle.version
 
     def _status(self, route: routes.Route) -> bytes:
         # TF Serving's status API ignores a label in the path and lists every version.
