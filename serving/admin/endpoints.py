@@ -68,6 +68,12 @@ def parse_endpoint(endpoint: str) -> str:
 def parse_status(answer: object) -> dict[int, str]:
     """{version: state} from a `GET /v1/models/NAME` answer.
 
+    Args:
+      answer: the decoded JSON body.
+
+    Returns:
+      {version: state name}.
+
     Raises:
       ValueError: not TF Serving's GetModelStatus JSON.
     """
@@ -114,7 +120,15 @@ def query(endpoint: str, model: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -
 
 
 def unreachable_error(statuses: list[EndpointStatus], model: str) -> AdminError | None:
-    """The one-line error for the replicas that could not be asked, or None when all answered."""
+    """The one-line error for the replicas that could not be asked.
+
+    Args:
+      statuses: what each replica said.
+      model: the model they were asked about.
+
+    Returns:
+      The error naming each failed replica and what to check, or None when all answered.
+    """
     failed = [s for s in statuses if s.error]
     if not failed:
         return None

@@ -74,6 +74,12 @@ class LabelResult:
 def parse_assignment(text: str) -> tuple[str, int]:
     """Splits "LABEL=VERSION".
 
+    Args:
+      text: one command-line assignment, e.g. "stable=3".
+
+    Returns:
+      (label, version); the label's syntax is checked later, by the server's own rule.
+
     Raises:
       AdminError: not LABEL=VERSION with an integer version.
     """
@@ -88,6 +94,13 @@ def parse_assignment(text: str) -> tuple[str, int]:
 
 def parse_config(text: str, source: str) -> model_server_config_pb2.ModelServerConfig:
     """Parses and validates a ModelServerConfig as the server does.
+
+    Args:
+      text: the file's text.
+      source: its URL, for the message.
+
+    Returns:
+      The parsed message.
 
     Raises:
       AdminError: it does not parse or validate (the parser's line and column included).
@@ -183,6 +196,13 @@ def servable_versions(
 
     Judged with the server's `ModelStorage` and completeness rule.
 
+    Args:
+      model: the model's config (base path and version policy).
+      timeout_seconds: the deadline of each storage call.
+
+    Returns:
+      (published, chosen by the policy), both highest first.
+
     Raises:
       AdminError: the base path cannot be listed.
     """
@@ -239,6 +259,11 @@ def _unservable_error(
 
 def write_atomically(url: str, data: bytes, timeout_seconds: float = 30.0) -> None:
     """Replaces a file whole: temp file + os.replace locally, one PUT on an object store.
+
+    Args:
+      url: the file: a local path or a storage URL.
+      data: its new bytes.
+      timeout_seconds: the write's deadline.
 
     Raises:
       AdminError: storage refused or failed.

@@ -9,7 +9,7 @@ words what the I/O half (`list_base_path`) found.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tfrelay.serving.admin.endpoints import EndpointStatus
@@ -114,7 +114,14 @@ def lineage(record: Mapping[str, object] | None) -> dict[str, object]:
 
 
 def describe_lineage(record: Mapping[str, object] | None) -> str:
-    """The table's lineage column: "rollback of N", the run id and the metrics."""
+    """The table's lineage column: "rollback of N", the run id and the metrics.
+
+    Args:
+      record: the version's push record, or None.
+
+    Returns:
+      e.g. "rollback of 1; run run-1; accuracy=0.9", or "no push record".
+    """
     info = lineage(record)
     parts: list[str] = []
     if info["rollback_of"] is not None:
@@ -271,7 +278,14 @@ def render_table(listing: Listing) -> str:
 
 
 def as_json(listing: Listing) -> dict[str, object]:
-    """The `--json` document: the same facts as the table, for scripts."""
+    """The `--json` document: the same facts as the table, for scripts.
+
+    Args:
+      listing: what `list_base_path` found (with endpoint statuses when asked).
+
+    Returns:
+      A JSON-serializable dict: base_path, high_water_mark, versions (newest first), endpoints.
+    """
     return {
         "base_path": listing.base_path,
         "high_water_mark": listing.high_water_mark,
@@ -298,8 +312,3 @@ def as_json(listing: Listing) -> dict[str, object]:
             for status in listing.endpoints
         ],
     }
-
-
-def newest_published(rows: Sequence[VersionRow]) -> VersionRow | None:
-    """The newest published row, or None."""
-    return next((row for row in rows if row.state == PUBLISHED), None)

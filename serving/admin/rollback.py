@@ -92,7 +92,14 @@ class RollbackResult:
 
 
 def idempotency_run_id(version: int) -> str:
-    """What retries of "roll back to `version`" share (with the checksum: the idempotency key)."""
+    """What retries of "roll back to `version`" share (with the checksum: the idempotency key).
+
+    Args:
+      version: the version rolled back to.
+
+    Returns:
+      "rollback-of-<version>", the `run_id` given to `BucketWriter.publish_files`.
+    """
     return f"rollback-of-{version}"
 
 
