@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -132,6 +133,10 @@ class PushRequest:
       selected_input: which of the pusher's inputs this is: SELECTED_MODEL, or SELECTED_FALLBACK
         when the model was not blessed and the pusher fell back.
       selection_reason: why this input was pushed, in one sentence.
+      warmup_requests: a TF Serving warmup file (local or a URL `filesystem_for` reads) pushed
+        as the version's `assets.extra/tf_serving_warmup_requests` in place of the model's own,
+        e.g. the logged requests the Validator replayed (`warmup_from_logs`); "" keeps the
+        model's files as they are.
       settings: the validated settings (built from the four fields when not given).
 
     Raises:
@@ -149,6 +154,7 @@ class PushRequest:
     blessed: bool | None = None
     selected_input: str = SELECTED_MODEL
     selection_reason: str = ""
+    warmup_requests: str = ""
     settings: PushSettings | None = field(default=None, kw_only=True, compare=False)
 
     def __post_init__(self) -> None:
@@ -244,6 +250,31 @@ def _local_model_dir(model_dir: str, environ: Mapping[str, str] | None) -> Itera
         yield local
 
 
+@contextlib.contextmanager
+def _with_warmup(
+    model_dir: str, warmup_requests: str, environ: Mapping[str, str] | None
+) -> Iterator[str]:
+    """Yields the model directory with `warmup_requests` as its warmup file (a staged copy,
+    so the Model artifact itself is never changed); the directory itself when there is none."""
+    if not warmup_requests:
+        yield model_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="tfrelay-push-warmup-") as scratch:
+        staged = os.path.join(scratch, "model")
+        shutil.copytree(model_dir, staged)
+        target = os.path.join(staged, *bucket.WARMUP_FILE.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            _, path = split_url(warmup_requests)
+            filesystem_for(warmup_requests, environ).get(path, target)
+        except Exception as err:
+            raise PushError(
+                f"Could not read the warmup requests {warmup_requests}: {type(err).__name__}: {err}"
+            ) from err
+        logger.info("Pushing the warmup requests %s as %s", warmup_requests, bucket.WARMUP_FILE)
+        yield staged
+
+
 def _description(request: PushRequest) -> dict[str, object]:
     """The push record's fields that say where the model came from and why it was pushed."""
     return {
@@ -282,7 +313,10 @@ def push_model(
     """
     settings = request.settings
     assert settings is not None  # set by PushRequest.__post_init__
-    with _local_model_dir(request.model_dir, environ) as model_dir:
+    with (
+        _local_model_dir(request.model_dir, environ) as downloaded,
+        _with_warmup(downloaded, request.warmup_requests, environ) as model_dir,
+    ):
         writer = BucketWriter(settings.base_path, fs=fs, environ=environ, clock=clock)
         published = writer.publish(
             model_dir,

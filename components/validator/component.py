@@ -8,7 +8,7 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from tfrelay.components.validator import evaluation, executor
+from tfrelay.components.validator import evaluation, executor, shadow_settings
 
 # The keys live in keys.py (issue 15); imported by name so `component.MODEL_KEY` keeps working.
 from tfrelay.components.validator.keys import (
@@ -19,8 +19,14 @@ from tfrelay.components.validator.keys import (
     EVALUATION_KEY,
     EXAMPLE_SPLITS_KEY,
     EXAMPLES_KEY,
+    MAX_PREDICTION_CHANGE_KEY,
+    MAX_REGRESSION_DIFFERENCE_KEY,
     MODEL_KEY,
     SCHEMA_KEY,
+    SHADOW_MAX_RECORDS_KEY,
+    SHADOW_REQUESTS_KEY,
+    WARMUP_FROM_LOGS_KEY,
+    WARMUP_MAX_RECORDS_KEY,
 )
 from tfrelay.serving.storage.filesystem import split_url
 
@@ -35,6 +41,12 @@ class ValidatorSpec(types.ComponentSpec):
         BASELINE_BASE_PATH_KEY: ExecutionParameter(type=str, optional=True),
         EXAMPLE_SPLITS_KEY: ExecutionParameter(type=list[str], optional=True),
         CHECK_SERVING_CONTRACT_KEY: ExecutionParameter(type=int),
+        SHADOW_REQUESTS_KEY: ExecutionParameter(type=str, optional=True),
+        SHADOW_MAX_RECORDS_KEY: ExecutionParameter(type=int, optional=True),
+        MAX_PREDICTION_CHANGE_KEY: ExecutionParameter(type=float, optional=True),
+        MAX_REGRESSION_DIFFERENCE_KEY: ExecutionParameter(type=float, optional=True),
+        WARMUP_FROM_LOGS_KEY: ExecutionParameter(type=int, optional=True),
+        WARMUP_MAX_RECORDS_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -90,6 +102,12 @@ class Validator(base_beam_component.BaseBeamComponent):
         eval_config: tfma.EvalConfig | None = None,
         example_splits: list[str] | None = None,
         check_serving_contract: bool = True,
+        shadow_requests: str | None = None,
+        shadow_max_records: int = shadow_settings.DEFAULT_MAX_RECORDS,
+        max_prediction_change: float | None = None,
+        max_regression_difference: float | None = None,
+        warmup_from_logs: bool = False,
+        warmup_max_records: int = shadow_settings.DEFAULT_WARMUP_RECORDS,
     ) -> None:
         """Constructs a Validator.
 
@@ -110,6 +128,17 @@ class Validator(base_beam_component.BaseBeamComponent):
           eval_config: a full tfma.EvalConfig instead of the parameters above.
           example_splits: splits to evaluate on (default ["eval"]).
           check_serving_contract: also check load, warmup and input compatibility.
+          shadow_requests: logged requests to replay against the candidate and the serving
+            version: a TFRecord file of PredictionLogs, a directory of them or a name prefix
+            (local, s3:// or gs://). None: no shadow validation.
+          shadow_max_records: at most this many logged records are read.
+          max_prediction_change: the largest share (0..1) of replayed predictions whose top
+            class may differ from the serving version's. None: reported, not checked.
+          max_regression_difference: the largest p99 absolute difference between the
+            candidate's and the serving version's predicted values. None: reported, not checked.
+          warmup_from_logs: write up to `warmup_max_records` logged requests the candidate
+            answered as its warmup requests (shipped by the BucketPusher).
+          warmup_max_records: at most this many warmup records (TF Serving reads 1000 at most).
 
         Raises:
           ValueError: the configuration could never bless a model; the message says what to set.
@@ -148,6 +177,14 @@ class Validator(base_beam_component.BaseBeamComponent):
                 raise ValueError(
                     f"baseline_base_path {baseline_base_path!r}: use a local path, file://, s3:// or gs://"
                 )
+        shadow_settings.validate(
+            shadow_requests,
+            shadow_max_records,
+            max_prediction_change,
+            max_regression_difference,
+            warmup_from_logs,
+            warmup_max_records,
+        )
         spec = ValidatorSpec(
             examples=examples,
             model=model,
@@ -156,6 +193,12 @@ class Validator(base_beam_component.BaseBeamComponent):
             baseline_base_path=baseline_base_path,
             example_splits=list(example_splits) if example_splits else None,
             check_serving_contract=int(check_serving_contract),
+            shadow_requests=shadow_requests or None,
+            shadow_max_records=int(shadow_max_records),
+            max_prediction_change=max_prediction_change,
+            max_regression_difference=max_regression_difference,
+            warmup_from_logs=int(warmup_from_logs),
+            warmup_max_records=int(warmup_max_records),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )

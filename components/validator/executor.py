@@ -12,14 +12,15 @@ from typing import Any
 import tensorflow_model_analysis as tfma
 from absl import logging
 from tfx import types
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils, proto_utils
 
 from tfrelay.components import properties
-from tfrelay.components.validator import evaluation, keys
-from tfrelay.components.validator.baseline import fetch_baseline
+from tfrelay.components.validator import evaluation, keys, shadow
+from tfrelay.components.validator.baseline import Baseline, fetch_baseline
 from tfrelay.components.validator.serving_contract import (
     check_serving_contract,
     prediction_shape_change,
@@ -41,6 +42,69 @@ def _write_blessing(blessing: types.Artifact, blessed: bool) -> None:
     blessing.set_int_custom_property(properties.BLESSED, int(blessed))
 
 
+def _shadow_validation(
+    exec_properties: dict[str, Any],
+    candidate_path: str,
+    reference: Baseline | None,
+    workdir: str,
+) -> tuple[shadow.ShadowReport | None, list[str]]:
+    """Replays the logged requests; (report, failed checks); (None, [why]) if it could not run."""
+    location = exec_properties[keys.SHADOW_REQUESTS_KEY]
+    max_records = exec_properties.get(keys.SHADOW_MAX_RECORDS_KEY)
+    limits = shadow.ReadLimits(max_records=int(max_records or shadow.ReadLimits.max_records))
+    thresholds = shadow.Thresholds(
+        max_prediction_change=exec_properties.get(keys.MAX_PREDICTION_CHANGE_KEY),
+        max_regression_difference=exec_properties.get(keys.MAX_REGRESSION_DIFFERENCE_KEY),
+    )
+    warmup = bool(int(exec_properties.get(keys.WARMUP_FROM_LOGS_KEY) or 0))
+    warmup_limit = exec_properties.get(keys.WARMUP_MAX_RECORDS_KEY)
+    try:
+        report = shadow.shadow_validate(
+            location,
+            candidate_path,
+            reference.local_path if reference else None,
+            reference.version if reference else None,
+            limits,
+            warmup_path=os.path.join(workdir, keys.WARMUP_REQUESTS_FILE) if warmup else None,
+            warmup_limit=int(warmup_limit or shadow.DEFAULT_WARMUP_RECORDS),
+        )
+    except Exception as err:  # noqa: BLE001 - a check that cannot run withholds the blessing
+        logging.exception("Validator: shadow validation could not run")
+        return None, [f"shadow traffic: could not replay {location}: {type(err).__name__}: {err}"]
+    if reference is None:
+        logging.info("Validator: no serving version: shadow traffic replayed, not compared")
+    elif not (report.comparison.classified or report.comparison.differences):
+        logging.warning(
+            "Validator: no logged prediction at %s could be compared (%s): the shadow "
+            "thresholds were not checked",
+            location,
+            report.to_json(),
+        )
+    return report, shadow.failures(report, thresholds)
+
+
+def _publish_shadow(
+    report: shadow.ShadowReport | None,
+    workdir: str,
+    blessing: types.Artifact,
+    evaluation_artifact: types.Artifact,
+) -> None:
+    """Writes the report beside the blessing and the evaluation, and the warmup sample."""
+    text = json.dumps(report.to_json() if report else None, indent=2, sort_keys=True) + "\n"
+    for artifact in (blessing, evaluation_artifact):
+        io_utils.write_string_file(os.path.join(artifact.uri, keys.SHADOW_REPORT_FILE), text)
+    blessing.set_string_custom_property(
+        keys.SHADOW_REPORT_PROPERTY, json.dumps(report.to_json() if report else None)
+    )
+    records = 0
+    local = os.path.join(workdir, keys.WARMUP_REQUESTS_FILE)
+    if report is not None and report.warmup_records and os.path.exists(local):
+        # Into the Validator's own output: its input Model is never changed.
+        fileio.copy(local, os.path.join(blessing.uri, keys.WARMUP_REQUESTS_FILE), overwrite=True)
+        records = report.warmup_records
+    blessing.set_int_custom_property(keys.WARMUP_REQUESTS_PROPERTY, records)
+
+
 class Executor(evaluator_executor.Executor):
     """Runs TFMA (candidate vs the bucket's baseline) and the serving-contract checks."""
 
@@ -57,7 +121,9 @@ class Executor(evaluator_executor.Executor):
           input_dict: `examples`, `model`, optionally `schema`.
           output_dict: `evaluation` (TFMA's results) and `blessing`.
           exec_properties: `eval_config` (JSON), optionally `baseline_base_path`,
-            `example_splits` and `check_serving_contract` (1/0).
+            `example_splits`, `check_serving_contract` (1/0) and the shadow validation's
+            `shadow_requests`, `shadow_max_records`, `max_prediction_change`,
+            `max_regression_difference`, `warmup_from_logs` (1/0), `warmup_max_records`.
         """
         eval_config = tfma.EvalConfig()
         proto_utils.json_to_proto(exec_properties[keys.EVAL_CONFIG_KEY], eval_config)
@@ -105,6 +171,15 @@ class Executor(evaluator_executor.Executor):
                 else " (no baseline: first push)",
             )
             super().Do(inputs, output_dict, tfx_properties)
+            # TFX's Evaluator records the baseline's ML Metadata id, but a bucket version has
+            # none (0). On Kubeflow, TFX's entrypoint then failed turning id 0 into an artifact
+            # name (KeyError: 0 in refactor_model_blessing); the blessing names the baseline by
+            # URI and version instead (below).
+            blessing_properties = artifact_utils.get_single_instance(
+                output_dict[keys.BLESSING_KEY]
+            ).mlmd_artifact.custom_properties
+            if evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY in blessing_properties:
+                del blessing_properties[evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY]
 
             evaluation_artifact = artifact_utils.get_single_instance(
                 output_dict[keys.EVALUATION_KEY]
@@ -121,6 +196,14 @@ class Executor(evaluator_executor.Executor):
                 logging.info(
                     "Validator: serving contract checked (%d warmup requests replayed)", replayed
                 )
+            report = None
+            if exec_properties.get(keys.SHADOW_REQUESTS_KEY):
+                report, shadow_failed = _shadow_validation(
+                    exec_properties, candidate_path, baseline or skipped_baseline, workdir
+                )
+                failed.extend(shadow_failed)
+                metrics.update(report.metrics() if report else {})
+                _publish_shadow(report, workdir, blessing, evaluation_artifact)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -128,6 +211,9 @@ class Executor(evaluator_executor.Executor):
         _write_blessing(blessing, blessed)
         blessing.set_string_custom_property(properties.METRICS, json.dumps(metrics, sort_keys=True))
         blessing.set_string_custom_property(properties.FAILED_CHECKS, json.dumps(failed))
+        if report is None:
+            blessing.set_int_custom_property(keys.WARMUP_REQUESTS_PROPERTY, 0)
+            blessing.set_string_custom_property(keys.SHADOW_REPORT_PROPERTY, "")
         blessing.set_string_custom_property(properties.CURRENT_MODEL_URI, model.uri)
         reference = baseline or skipped_baseline
         blessing.set_string_custom_property(
