@@ -22,11 +22,23 @@ from tfx.utils import path_utils
 
 from tfrelay.components import properties
 from tfrelay.components.pusher import keys, push
+from tfrelay.components.validator import keys as validator_keys
 from tfrelay.serving.storage import bucket
 
 # The push record is also kept in the PushedModel's URI: a small archive of what was pushed where
 # (TFX's Pusher copies the whole model there; the bucket already holds it).
 PUSH_RECORD_ARCHIVE = posixpath.basename(bucket.PUSH_RECORD_FILE)
+
+
+def _warmup_requests(blessing: types.Artifact | None) -> str:
+    """The Validator's sample of logged requests in the blessing's directory, if it wrote one
+    (`warmup_from_logs`); "" keeps the model's own warmup requests."""
+    if (
+        blessing is None
+        or blessing.get_int_custom_property(validator_keys.WARMUP_REQUESTS_PROPERTY) <= 0
+    ):
+        return ""
+    return os.path.join(blessing.uri, validator_keys.WARMUP_REQUESTS_FILE)
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -111,6 +123,7 @@ class Executor(tfx_pusher_executor.Executor):
             blessed=True if chosen_blessing is not None else None,
             selected_input=selected,
             selection_reason=selection,
+            warmup_requests=_warmup_requests(chosen_blessing),
         )
         result = push.push_model(request, environ=os.environ)
 
