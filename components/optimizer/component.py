@@ -5,7 +5,7 @@ optimizer = Optimizer(
     model=trainer.outputs["model"],
     examples=example_gen.outputs["examples"],
     model_blessing=validator.outputs["blessing"],  # optional: skip models the Validator refused
-    techniques=[Prune(target_sparsity=0.8), Quantize("int8")],
+    techniques=[Prune(target_sparsity=0.8), Quantize("int8")],  # or [Distill(width=0.25), ...]
     max_accuracy_drop=0.01,
 )
 pusher = BucketPusher(
@@ -101,6 +101,11 @@ class Optimizer(base_component.BaseComponent):
     Techniques apply in order, each on the previous one's result (tensorflow-model-optimization
     for the Keras core, the TFLite converter for quantization):
 
+    - `Distill(student | width, temperature, alpha, epochs | steps, ...)`: a smaller student
+      (the teacher's architecture with `width` times its units and filters, or a
+      core_model_fn-style `student` function) trained on the labels and the teacher's
+      temperature-softened predictions; it replaces the teacher, with the same signatures,
+      preprocessing and warmup. First.
     - `Prune(target_sparsity, schedule, epochs | steps, ...)`: magnitude pruning while
       fine-tuning on the train split, then `strip_pruning`.
     - `Cluster(number_of_clusters, epochs | steps, ...)`: weight clustering, fine-tuned, then
@@ -121,7 +126,7 @@ class Optimizer(base_component.BaseComponent):
     before and after every technique.
 
     The model must come from tfrelay's Trainer (or a run_fn calling its `export_model`), be a
-    classifier, and have a Sequential or functional tf_keras core.
+    classifier, and have a Sequential or functional tf_keras core ending in a softmax.
     """
 
     SPEC_CLASS = OptimizerSpec
@@ -143,9 +148,10 @@ class Optimizer(base_component.BaseComponent):
           model: the trained Model (from tfrelay's Trainer).
           examples: Examples with the train split (fine-tuning, int8 calibration) and the eval
             split (measurements).
-          techniques: the techniques in order: Prune / Cluster / Quantize objects from
+          techniques: the techniques in order: Distill / Prune / Cluster / Quantize objects from
             `tfrelay.components.optimizer`, or their dict form
-            (`{"technique": "prune", "target_sparsity": 0.8}`).
+            (`{"technique": "prune", "target_sparsity": 0.8}`, `{"technique": "distill",
+            "width": 0.25}`).
           max_accuracy_drop: the largest accuracy loss that still blesses the result, as a share
             (0.01 = one point).
           model_blessing: optional blessing of the input model (e.g. the Validator's); when it is

@@ -44,9 +44,10 @@ _EPSILON = 1e-7
 # -- the student ----------------------------------------------------------------------------------
 
 
-def _output_layers(core: keras.Model) -> set[str]:
-    names = getattr(core, "output_names", None)
-    return set(names) if names else {core.layers[-1].name}
+def _width_key(layer: keras.layers.Layer) -> str | None:
+    """The config key that sizes the layer ("units" or "filters"), if it has one."""
+    config = layer.get_config()
+    return next((k for k in _WIDTH_KEYS if isinstance(config.get(k), int)), None)
 
 
 def narrow(teacher: keras.Model, width: float) -> tuple[keras.Model, dict[str, list[int]]]:
@@ -61,16 +62,26 @@ def narrow(teacher: keras.Model, width: float) -> tuple[keras.Model, dict[str, l
 
     Raises:
       TechniqueError: the teacher is subclassed (clone_model cannot rebuild it), or no layer but
-        the output one has units or filters to narrow.
+        the output one (the last with units or filters) has units or filters to narrow.
     """
     _check_functional(teacher, DISTILL)
-    outputs = _output_layers(teacher)
+    sized = [layer.name for layer in teacher.layers if _width_key(layer)]
+    if len(sized) < 2:
+        raise TechniqueError(
+            f"distill: the teacher {teacher.name!r} has no layer with units or filters besides "
+            f"its output layer {sized[-1] if sized else teacher.layers[-1].name!r}, so width "
+            "cannot make it smaller; build the student yourself with "
+            '{"technique": "distill", "student": "package.module:function"}.'
+        )
+    # The last sized layer (in the layers' topological order) gives one unit per class, whether
+    # the softmax is its activation or a layer of its own after it: it keeps its size.
+    output = sized[-1]
     narrowed: dict[str, list[int]] = {}
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         config = layer.get_config()
-        key = next((k for k in _WIDTH_KEYS if isinstance(config.get(k), int)), None)
-        if key is not None and layer.name not in outputs:
+        key = _width_key(layer)
+        if key is not None and layer.name != output:
             size = max(1, round(config[key] * width))
             narrowed[layer.name] = [config[key], size]
             config[key] = size
@@ -86,12 +97,6 @@ def narrow(teacher: keras.Model, width: float) -> tuple[keras.Model, dict[str, l
             f"{width}: {err}. Build the student yourself with "
             '{"technique": "distill", "student": "package.module:function"}.'
         ) from err
-    if not narrowed:
-        raise TechniqueError(
-            f"distill: the teacher {teacher.name!r} has no layer with units or filters besides "
-            f"its output {sorted(outputs)}, so width cannot make it smaller; build the student "
-            'yourself with {"technique": "distill", "student": "package.module:function"}.'
-        )
     return student, narrowed
 
 
@@ -212,6 +217,8 @@ class _Distiller(keras.Model):
     def call(self, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.student(inputs, training=training)
 
+    # Plain TensorFlow ops, no Python control flow on tensors: AutoGraph has nothing to convert.
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> Mapping[str, tf.Tensor]:
         x, y = data
         teacher_logits = _logits(self.teacher(x, training=False))

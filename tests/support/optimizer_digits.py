@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import statistics
 import sys
 import tempfile
 from typing import TYPE_CHECKING
@@ -34,7 +35,8 @@ import tfrelay  # noqa: F401  (pins Keras 2 before TensorFlow loads)
 from support.examples import examples_from_csv
 from support.optimizing import optimize, read_report
 from support.training import train
-from tfrelay.components.optimizer import Distill, Prune, Quantize, report
+from tfrelay.components.optimizer import Distill, Prune, Quantize, data, measure, report
+from tfrelay.components.trainer.export import SERVING_DIR
 from tfrelay.pipelines.datasets import digits
 
 EPOCHS = 12
@@ -49,6 +51,8 @@ DISTILL = Distill(width=0.25, epochs=30)
 MLP_STUDENT = "support.optimizer_digits:mlp_student"
 DISTILL_MLP = Distill(student=MLP_STUDENT, epochs=40)
 MAX_ACCURACY_DROP = 0.01
+# Turns of side-by-side timing (interleaved_latency): about 3 s each.
+ROUNDS = 7
 
 
 def mlp_student(input_width: int, num_outputs: int, config: object = None) -> keras.Model:
@@ -83,6 +87,9 @@ class DigitsRun:
       distilled_mlp: the report of distill (mlp_student) -> int8.
       blessed: each run's blessing ({"prune+int8": bool, "int8": bool, "distill+int8": bool,
         "distill mlp+int8": bool}).
+      examples: the Examples (train and eval splits).
+      models: {row name: the model's path} for the teacher and the distilled rows (a SavedModel
+        directory or a .tflite file), to time them again side by side.
     """
 
     model: standard_artifacts.Model
@@ -91,6 +98,8 @@ class DigitsRun:
     distilled: dict
     distilled_mlp: dict
     blessed: dict
+    examples: standard_artifacts.Examples | None = None
+    models: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def rows(self) -> dict[str, dict]:
         """{row name: figures}: original, prune 80%, int8, prune 80% -> int8, then each student
@@ -109,18 +118,39 @@ class DigitsRun:
             mlp_int8["name"]: mlp_int8,
         }
 
-    def distillation_figures(self) -> list[dict]:
+    def distillation_figures(self, interleaved: dict[str, dict] | None = None) -> list[dict]:
         """The acceptance figures of issue 18 for each distilled row, against the teacher:
         parameter ratio, 128-example latency speedup, accuracy change (points) and gzipped
-        ratio."""
+        ratio.
+
+        Args:
+          interleaved: `interleaved_latency`'s timings, to add the side-by-side speedups.
+
+        Returns:
+          One dict of figures per distilled row.
+        """
         rows = self.rows()
         teacher = rows["original"]
         figures = []
         for name, row in rows.items():
             if not name.startswith("distill"):
                 continue
+            side_by_side = {}
+            if interleaved and name in interleaved:
+                timed, base = interleaved[name], interleaved["original"]
+                side_by_side = {
+                    "interleaved_batch_speedup": round(
+                        base["latency_batch_ms"] / timed["latency_batch_ms"], 2
+                    ),
+                    "interleaved_single_speedup": round(
+                        base["latency_single_ms"] / timed["latency_single_ms"], 2
+                    ),
+                    "interleaved_latency_batch_ms": round(timed["latency_batch_ms"], 4),
+                    "interleaved_latency_single_ms": round(timed["latency_single_ms"], 4),
+                }
             figures.append(
                 {
+                    **side_by_side,
                     "model": name,
                     "parameters": row["parameters"],
                     "parameter_ratio": round(teacher["parameters"] / row["parameters"], 2),
@@ -142,7 +172,7 @@ class DigitsRun:
 
 
 def run(root: pathlib.Path) -> DigitsRun:
-    """Trains the CNN and runs the Optimizer twice, under `root`."""
+    """Trains the CNN and runs the Optimizer four times, under `root`."""
     examples = examples_from_csv(digits.write_all(root / "data"), root / "examples")
     model = train(
         examples,
@@ -181,11 +211,72 @@ def run(root: pathlib.Path) -> DigitsRun:
             "distill+int8": distill_blessing.get_int_custom_property("blessed") == 1,
             "distill mlp+int8": mlp_blessing.get_int_custom_property("blessed") == 1,
         },
+        examples=examples,
+        models=_distilled_models(model, [distill_report, mlp_report]),
     )
 
 
-def combined_report(result: DigitsRun) -> dict:
-    """One report with the eight rows, for the chart and the table."""
+def _distilled_models(model: standard_artifacts.Model, reports: list) -> dict[str, str]:
+    """{row name: path} of the teacher and of each distill -> int8 run's two models (its output
+    holds the student's SavedModel and the int8 model.tflite)."""
+    paths = {"original": str(pathlib.Path(model.uri) / SERVING_DIR)}
+    for artifact in reports:
+        content = read_report(artifact)
+        serving = pathlib.Path(content["optimized_model_uri"]) / SERVING_DIR
+        _, student, quantized = content["models"]
+        paths[student["name"]] = str(serving)
+        paths[quantized["name"]] = str(serving / measure.TFLITE_FILE)
+    return paths
+
+
+def interleaved_latency(result: DigitsRun, rounds: int = ROUNDS) -> dict[str, dict]:
+    """Times the teacher and the distilled models again, in turns, as the Optimizer does (the
+    median of in-process calls on raw features), and keeps each model's median over the rounds.
+
+    Each Optimizer run times its rows minutes apart, so on a shared machine a busy minute can
+    land on one row only; in turns, every model sees the same load.
+
+    Args:
+      result: the digits run (its models must still be on disk).
+      rounds: how many turns.
+
+    Returns:
+      {row name: {"latency_single_ms": ..., "latency_batch_ms": ...}}.
+    """
+    from tfrelay.components.trainer.export import load_tabular_model
+
+    _, spec = load_tabular_model(result.model.uri)
+    split = data.load_split(
+        data.split_files(str(pathlib.Path(result.examples.uri) / "Split-eval")), spec
+    )
+    single = {name: values[:1] for name, values in split.raw.items()}
+    batch = {name: values[: measure.BATCH_SIZE] for name, values in split.raw.items()}
+    predictors = {}
+    for name, path in result.models.items():
+        if path.endswith(".tflite"):
+            predictors[name] = measure.tflite_predictor(pathlib.Path(path).read_bytes())
+        else:
+            predictors[name] = measure.saved_model_predictor(path)
+    timings: dict[str, dict[str, list[float]]] = {
+        name: {"latency_single_ms": [], "latency_batch_ms": []} for name in predictors
+    }
+    for _ in range(rounds):
+        for name, predict in predictors.items():
+            timings[name]["latency_single_ms"].append(
+                measure.latency_ms(predict, single, measure.SINGLE_RUNS)
+            )
+            timings[name]["latency_batch_ms"].append(
+                measure.latency_ms(predict, batch, measure.BATCH_RUNS)
+            )
+    return {
+        name: {key: statistics.median(values) for key, values in figures.items()}
+        for name, figures in timings.items()
+    }
+
+
+def combined_report(result: DigitsRun, interleaved: dict[str, dict] | None = None) -> dict:
+    """One report with the eight rows, for the chart and the table (and the distillation's
+    figures, with the side-by-side timings when given)."""
     rows = list(result.rows().values())
     combined = dict(result.pruned)
     combined["models"] = rows
@@ -197,12 +288,13 @@ def combined_report(result: DigitsRun) -> dict:
         result.distilled["description"]: result.distilled["techniques"],
         result.distilled_mlp["description"]: result.distilled_mlp["techniques"],
     }
-    combined["distillation"] = result.distillation_figures()
+    combined["distillation"] = result.distillation_figures(interleaved)
     original, final = rows[0], rows[-1]
     combined["result"] = dict(combined["result"])
     combined["result"]["gzipped_size_ratio"] = round(
         original["gzipped_bytes"] / final["gzipped_bytes"], 3
     )
+    combined["result"]["accuracy_drop"] = round(original["accuracy"] - final["accuracy"], 6)
     return combined
 
 
@@ -211,7 +303,7 @@ def main(out_dir: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tfrelay-digits-") as scratch:
         result = run(pathlib.Path(scratch))
-        combined = combined_report(result)
+        combined = combined_report(result, interleaved_latency(result))
     (out / "optimizer-digits.json").write_text(
         json.dumps(combined, indent=2, sort_keys=True) + "\n"
     )
@@ -226,7 +318,11 @@ def main(out_dir: str) -> None:
             f"({figure['parameters']}), {figure['latency_batch_speedup']}x faster at 128 examples "
             f"({figure['latency_batch_ms']:.2f} ms), {figure['latency_single_speedup']}x at 1, "
             f"accuracy {figure['accuracy_change_points']:+.2f} points, "
-            f"{figure['size_ratio']}x smaller on disk, {figure['gzipped_ratio']}x gzipped"
+            f"{figure['size_ratio']}x smaller on disk, {figure['gzipped_ratio']}x gzipped; timed "
+            f"in turns with the teacher: {figure['interleaved_batch_speedup']}x faster at 128 "
+            f"({figure['interleaved_latency_batch_ms']:.2f} ms), "
+            f"{figure['interleaved_single_speedup']}x at 1 "
+            f"({figure['interleaved_latency_single_ms']:.2f} ms)"
         )
 
 

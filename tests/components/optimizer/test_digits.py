@@ -1,6 +1,7 @@
 """The documented results on a model with more than 100k parameters: the digits CNN, trained by
-the Trainer, pruned to 80% and quantized to int8 by the Optimizer (support/optimizer_digits.py,
-which also regenerates the README's chart and table)."""
+the Trainer, pruned to 80%, quantized to int8 and distilled into smaller students by the
+Optimizer (support/optimizer_digits.py, which also regenerates the README's chart and table).
+Latency is recorded, not asserted: the figures script prints the speedups."""
 
 from __future__ import annotations
 
@@ -53,7 +54,45 @@ def test_accuracy_drops_by_at_most_one_point_and_the_results_are_blessed(digits_
     assert rows["original"]["accuracy"] >= 0.95
     for name in ("prune 80%", "int8", "prune 80% -> int8"):
         assert rows["original"]["accuracy"] - rows[name]["accuracy"] <= 0.01, name
-    assert digits_run.blessed == {"prune+int8": True, "int8": True}
+    assert digits_run.blessed == {
+        "prune+int8": True,
+        "int8": True,
+        "distill+int8": True,
+        "distill mlp+int8": True,
+    }
+
+
+STUDENTS = ("distill width 0.25", "distill mlp_student")
+
+
+def test_the_distilled_students_have_4x_fewer_parameters_within_one_point(digits_run):
+    rows = digits_run.rows()
+    teacher = rows["original"]
+    for name in STUDENTS:
+        student, quantized = rows[name], rows[f"{name} -> int8"]
+        assert teacher["parameters"] / student["parameters"] >= 4, name
+        assert quantized["parameters"] == student["parameters"], name
+        for row in (student, quantized):
+            assert teacher["accuracy"] - row["accuracy"] <= 0.01, row["name"]
+    narrowed = rows["distill width 0.25"]["details"]["narrowed_layers"]
+    assert narrowed == {"conv_1": [32, 8], "conv_2": [64, 16], "dense": [256, 64]}
+    assert (
+        rows["distill mlp_student"]["details"]["student"] == "support.optimizer_digits:mlp_student"
+    )
+
+
+def test_a_distilled_student_then_int8_is_10x_smaller_gzipped(digits_run):
+    rows = digits_run.rows()
+    teacher = rows["original"]
+    for name in STUDENTS:
+        quantized = rows[f"{name} -> int8"]
+        assert quantized["format"] == "tflite", name
+        assert teacher["gzipped_bytes"] / quantized["gzipped_bytes"] >= 10, name
+        # Smaller than pruning and int8 together: fewer weights, not only compressible ones.
+        assert quantized["gzipped_bytes"] < rows["prune 80% -> int8"]["gzipped_bytes"], name
+    figures = {f["model"]: f for f in digits_run.distillation_figures()}
+    assert set(figures) == {*STUDENTS, *(f"{name} -> int8" for name in STUDENTS)}
+    assert figures["distill width 0.25"]["parameter_ratio"] >= 4
 
 
 def test_latency_before_and_after_is_recorded(digits_run):
@@ -70,8 +109,9 @@ def test_the_combined_chart_and_table_render(digits_run):
     table = report.table(combined)
 
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert table.count("\n") == 5  # header, rule, four models
+    assert table.count("\n") == 9  # header, rule, eight models
     assert "| prune 80% -> int8 | tflite |" in table
+    assert "| distill width 0.25 -> int8 | tflite |" in table
 
 
 def test_the_digits_csv_has_64_ordered_pixel_columns_and_a_label(tmp_path):

@@ -315,9 +315,21 @@ def test_width_cannot_narrow_a_teacher_without_hidden_layers():
     )
 
     with pytest.raises(
-        TechniqueError, match=r"no layer with units or filters besides its output \['output'\]"
+        TechniqueError, match=r"no layer with units or filters besides its output layer 'output'"
     ):
         narrow(teacher, 0.25)
+
+
+def test_width_keeps_the_classes_when_the_softmax_is_a_layer_of_its_own():
+    inputs = keras.Input(shape=(4,), name="features")
+    x = keras.layers.Dense(32, activation="relu", name="hidden")(inputs)
+    x = keras.layers.Dense(3, name="logits")(x)
+    teacher = keras.Model(inputs, keras.layers.Softmax(name="probabilities")(x))
+
+    student, narrowed = narrow(teacher, 0.25)
+
+    assert narrowed == {"hidden": [32, 8]}
+    assert student.output_shape == (None, 3)
 
 
 def test_the_narrowed_student_has_fresh_weights_and_leaves_the_teacher_alone(penguin_model):
