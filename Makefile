@@ -13,7 +13,8 @@ SERVING_BIN := $(SERVING_VENV)/bin
 setup:
 	@bash scripts/setup.sh
 
-# The whole serving suite and the fuzz smoke run on the serving stack; then the pipeline stack:
+# The whole serving suite, the fuzz smoke and the operations assets (real Prometheus) run on the
+# serving stack; then the pipeline stack:
 # components, pipelines and e2e (the servers they start run on the serving stack, as the
 # ServingDeployer starts them), and the serving tests the pipeline relies on (marker
 # `both_stacks`: TF Serving's test models, TFLite, warmup, the bucket contract) with the
@@ -25,10 +26,10 @@ test: setup
 	exit $$status
 
 test-serving: setup
-	$(SERVING_BIN)/python -m pytest tests/serving tests/fuzz $(PYTEST_ARGS)
+	$(SERVING_BIN)/python -m pytest tests/serving tests/fuzz tests/ops $(PYTEST_ARGS)
 
 test-pipeline: setup
-	$(BIN)/python -m pytest tests --ignore=tests/serving --ignore=tests/fuzz $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests --ignore=tests/serving --ignore=tests/fuzz --ignore=tests/ops $(PYTEST_ARGS)
 	TFRELAY_MODEL_SERVER=$(CURDIR)/$(BIN)/tfrelay-model-server \
 		$(BIN)/python -m pytest tests/serving -m both_stacks $(PYTEST_ARGS)
 

@@ -54,4 +54,7 @@ for stack in $stacks; do
     *) echo "setup: unknown stack $stack (pipeline or serving)" >&2; exit 2 ;;
   esac
 done
+# Debian's prometheus and promtool for the operations tests (tests/ops), unpacked into
+# build/tools/ without touching the system.
+bash scripts/install-prometheus.sh
 echo "setup: done. The pipeline: .venv/bin/tfrelay; the server: .venv-serving/bin/tfrelay-model-server"
