@@ -39,6 +39,12 @@ class PipelineConfig:
         regression via upper_bound).
       upper_bound: the Validator's maximum for the main metric.
       max_degradation: how much worse than the serving version the candidate may be.
+      shadow_requests: logged requests (TFRecord file, directory or prefix of PredictionLogs)
+        the Validator replays against the candidate and the serving version; "" for none.
+      shadow_max_records: at most this many logged records are read.
+      max_prediction_change: the largest share of replayed predictions whose top class may change.
+      max_regression_difference: the largest p99 absolute difference of replayed predictions.
+      warmup_from_logs: push up to 100 replayed requests as the version's warmup requests.
       optimize: Optimizer techniques in order, e.g. [{"technique": "prune", "target_sparsity":
         0.5, "epochs": 2}, {"technique": "quantize", "mode": "int8"}]; empty: no Optimizer.
       max_accuracy_drop: the Optimizer blesses a result only within this accuracy loss.
@@ -73,6 +79,11 @@ class PipelineConfig:
     lower_bound: float | None = 0.8
     upper_bound: float | None = None
     max_degradation: float | None = 0.05
+    shadow_requests: str = ""
+    shadow_max_records: int = 1000
+    max_prediction_change: float | None = None
+    max_regression_difference: float | None = None
+    warmup_from_logs: bool = False
     optimize: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     max_accuracy_drop: float = 0.01
     fallback_to_original: bool = True
@@ -122,6 +133,11 @@ def create_components(config: PipelineConfig) -> list:
         lower_bound=config.lower_bound,
         upper_bound=config.upper_bound,
         max_degradation=config.max_degradation,
+        shadow_requests=config.shadow_requests or None,
+        shadow_max_records=config.shadow_max_records,
+        max_prediction_change=config.max_prediction_change,
+        max_regression_difference=config.max_regression_difference,
+        warmup_from_logs=config.warmup_from_logs,
     )
     components = [example_gen, statistics_gen, schema_gen, trainer, validator]
     model, blessing = trainer.outputs["model"], validator.outputs["blessing"]

@@ -459,3 +459,21 @@ def test_logged_requests_become_the_pushed_versions_warmup_and_the_server_replay
         wait_for_version(server.url, "penguins", 2)
         assert "Warmed up penguins version 2 with 12 records" in server.log()
         assert _warmup_count(server.url, str(version)) == 1
+
+
+def test_the_pipeline_passes_its_shadow_settings_to_the_validator():
+    from tfrelay.pipelines.pipeline import PipelineConfig, create_components
+
+    config = PipelineConfig(
+        shadow_requests="s3://bucket/logs/penguins/requests-",
+        max_prediction_change=0.05,
+        warmup_from_logs=True,
+        deploy=False,
+    )
+    (validator,) = [c for c in create_components(config) if isinstance(c, Validator)]
+    assert validator.exec_properties[keys.SHADOW_REQUESTS_KEY] == config.shadow_requests
+    assert validator.exec_properties[keys.MAX_PREDICTION_CHANGE_KEY] == 0.05
+    assert validator.exec_properties[keys.MAX_REGRESSION_DIFFERENCE_KEY] is None
+    assert validator.exec_properties[keys.WARMUP_FROM_LOGS_KEY] == 1
+    (default,) = [c for c in create_components(PipelineConfig()) if isinstance(c, Validator)]
+    assert default.exec_properties[keys.SHADOW_REQUESTS_KEY] is None
