@@ -26,7 +26,7 @@ from benchmarks.config import BenchConfig
 from benchmarks.procs import BENCH, REPO, pin_self
 from benchmarks.servers import PEERS, SERVERS
 
-SCENARIOS = ("throughput", "hotswap", "polling")
+SCENARIOS = ("throughput", "hotswap", "polling", "features")
 MODELS = ("half_plus_two", "penguins")
 
 
@@ -206,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import polling
 
         results["polling"] = polling.run(config)
+    if "features" in config.scenarios:
+        from benchmarks import features
+
+        results["features"] = features.run(config)
     results["meta"]["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     results["goals"] = goals.evaluate(results, config)
     results["noise"] = goals.noise(results)

@@ -233,9 +233,38 @@ def _polling_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _feature_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    features = results.get("features")
+    logging_name = "request log at sampling rate 1.0: REST throughput >= 0.9x without"
+    cache_name = "response cache on a repeated-request load: throughput >= 1.0x without"
+    if not features:
+        return [_goal(logging_name, ">= 0.9", "-", None), _goal(cache_name, ">= 1.0", "-", None)]
+    rps = features["rps"]
+    return [
+        _goal(
+            logging_name,
+            "ratio >= 0.9 (issue 16)",
+            f"{features['logging_ratio']:.2f}x ({rps['request_log']:.0f} vs {rps['off']:.0f} req/s, "
+            f"c={features['concurrency']}, {features['log_dropped']:.0f} records dropped)",
+            features["logging_ratio"] >= 0.9 and features["failed"] == 0,
+        ),
+        _goal(
+            cache_name,
+            "ratio >= 1.0",
+            f"{features['cache_ratio']:.2f}x ({rps['response_cache']:.0f} vs {rps['off']:.0f} req/s)",
+            features["cache_ratio"] >= 1.0 and features["failed"] == 0,
+        ),
+    ]
+
+
 def evaluate(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]]:
     """Every goal with its measured figure and pass / FAIL / skipped."""
-    return [*_throughput_goals(results, config), *_hotswap_goals(results), *_polling_goals(results)]
+    return [
+        *_throughput_goals(results, config),
+        *_hotswap_goals(results),
+        *_polling_goals(results),
+        *_feature_goals(results),
+    ]
 
 
 def noise(results: dict[str, Any], threshold: float = 0.1) -> list[str]:

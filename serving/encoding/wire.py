@@ -257,6 +257,7 @@ def field(number: int, payload: bytes) -> bytes:
     return _delimited(varint(number << 3 | 2), payload)
 
 
+@functools.lru_cache(maxsize=1024)
 def model_spec(
     name: str, version: int | None = None, label: str | None = None, signature_name: str = ""
 ) -> bytes:
