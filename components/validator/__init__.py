@@ -2,7 +2,9 @@
 
 `component.py` holds the ComponentSpec and the component, `keys.py` their channel and
 parameter keys, `executor.py` the TFX glue (around TFX's Evaluator), `evaluation.py`,
-`baseline.py` and `serving_contract.py` the checks.
+`baseline.py` and `serving_contract.py` the checks; `shadow.py` replays logged requests against
+the candidate and the serving version (reading them bounded in `shadow_records.py`, answering
+them as the server does in `shadow_replay.py`, its settings checked in `shadow_settings.py`).
 
 The component is imported lazily (PEP 562), when one of `__all__` is first asked for, so
 importing the package or one of its TFX-free modules does not load TFX and TensorFlow (issue 15).

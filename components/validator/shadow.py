@@ -64,12 +64,12 @@ class Comparison:
         Returns:
           Why they cannot be compared (a candidate error), or None when they were added.
         """
-        if len(candidate.parts) != len(baseline.parts):
-            return f"{len(candidate.parts)} answers where the serving version gives {len(baseline.parts)}"
         pending = []
-        for (what, kind, new), (_, base_kind, old) in zip(
-            candidate.parts, baseline.parts, strict=True
-        ):
+        for what, base_kind, old in baseline.parts:
+            found = candidate.find(what)
+            if found is None:
+                return f"the candidate's answer has no {what}, which the serving version answers"
+            kind, new = found
             if kind != base_kind or new.shape != old.shape:
                 return (
                     f"{what}: {kind} of shape {list(new.shape)} where the serving version "

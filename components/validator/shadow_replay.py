@@ -9,7 +9,7 @@ Classify/Regress request, one row of a Predict batch) a top class or a value.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -37,17 +37,29 @@ class Answer:
       parts: (what, kind, values) per answered part: `what` names it (e.g. "predict
         serving_default/classes", "classify classify"), `kind` is CLASSES or VALUES, `values` an
         array with one entry per prediction.
+      others: {what: (kind, values)} of a Predict's other comparable outputs, so the candidate
+        is compared on the output the serving version's answer stands for, even when the
+        candidate would pick another (e.g. it added a `classes` output).
     """
 
     parts: tuple[tuple[str, str, np.ndarray], ...]
+    others: Mapping[str, tuple[str, np.ndarray]] = dataclasses.field(default_factory=dict)
+
+    def find(self, what: str) -> tuple[str, np.ndarray] | None:
+        """(kind, values) of the part or other output named `what`, or None."""
+        for name, kind, values in self.parts:
+            if name == what:
+                return kind, values
+        return self.others.get(what)
 
 
-def _primary_output(outputs: dict[str, np.ndarray]) -> tuple[str, str] | None:
-    """(alias, kind) of the Predict output that stands for the prediction.
+def _ranked_outputs(outputs: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """(alias, kind) of the comparable Predict outputs, the one that stands for the prediction
+    first.
 
-    One output per response, so a classifier's `class_ids`, `classes` and `probabilities` count
-    as one prediction, not three. Labels first: they stay comparable when the candidate knows
-    other classes than the serving version (ids and score columns would not).
+    One output per response is compared, so a classifier's `class_ids`, `classes` and
+    `probabilities` count as one prediction, not three. Labels first: they stay comparable when
+    the candidate knows other classes than the serving version (ids and score columns would not).
     """
     ranked = []
     for alias, array in outputs.items():
@@ -61,10 +73,7 @@ def _primary_output(outputs: dict[str, np.ndarray]) -> tuple[str, str] | None:
             ranked.append((2, alias, CLASSES))
         elif array.dtype.kind == "f" and (array.ndim == 1 or array.shape[1:] == (1,)):
             ranked.append((3, alias, VALUES))
-    if not ranked:
-        return None
-    _, alias, kind = min(ranked)
-    return alias, kind
+    return [(alias, kind) for _, alias, kind in sorted(ranked)]
 
 
 def predict_values(array: np.ndarray, kind: str) -> np.ndarray:
@@ -131,12 +140,12 @@ def _plan_predict(servable: Servable, request) -> Runner:
     def run() -> Answer:
         inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
         outputs = predict.run_predict(servable, signature, inputs, list(request.output_filter))
-        primary = _primary_output(outputs)
-        if primary is None:
-            return Answer(())
-        alias, kind = primary
-        what = f"predict {signature.name}/{alias}"
-        return Answer(((what, kind, predict_values(outputs[alias], kind)),))
+        answers = [
+            (f"predict {signature.name}/{alias}", kind, predict_values(outputs[alias], kind))
+            for alias, kind in _ranked_outputs(outputs)
+        ]
+        others = {what: (kind, values) for what, kind, values in answers[1:]}
+        return Answer(tuple(answers[:1]), others)
 
     return run
 

@@ -477,3 +477,27 @@ def test_the_pipeline_passes_its_shadow_settings_to_the_validator():
     assert validator.exec_properties[keys.WARMUP_FROM_LOGS_KEY] == 1
     (default,) = [c for c in create_components(PipelineConfig()) if isinstance(c, Validator)]
     assert default.exec_properties[keys.SHADOW_REQUESTS_KEY] is None
+
+
+def test_logs_are_read_from_an_s3_prefix_as_from_a_local_one(penguin_eval_examples, tmp_path):
+    from support.servers import moto_s3, s3_client
+    from tfrelay.components.validator.shadow_records import ReadCounts, read_prediction_logs
+
+    logs = [classify_log([e]) for e in penguin_eval_examples[:5]]
+    local = write_logs(tmp_path / "requests-00001.tfrecord", logs)
+    oversized = write_logs(tmp_path / "big", [classify_log(penguin_eval_examples * 4)])
+    with moto_s3(tmp_path) as env:
+        client = s3_client(env)
+        client.create_bucket(Bucket="logs")
+        client.upload_file(str(local), "logs", "penguins/requests-00001.tfrecord")
+        client.upload_file(str(oversized), "logs", "penguins/requests-00002.tfrecord")
+        client.upload_file(str(local), "logs", "penguins/other-00001.tfrecord")  # not the prefix
+        counts = ReadCounts()
+        read = list(
+            read_prediction_logs(
+                "s3://logs/penguins/requests-", ReadLimits(max_record_bytes=5000), counts, env
+            )
+        )
+    assert [r.SerializeToString() for r in read] == [r.SerializeToString() for r in logs]
+    # The big record was skipped on its header (seeked over, never parsed).
+    assert (counts.files, counts.records, counts.parsed, counts.oversized) == (2, 6, 5, 1)
