@@ -1,4 +1,4 @@
-"""`tfrelay pipeline run|compile|submit` and `tfrelay retrain`: the commands data scientists and
+"""`tfrelay pipeline run|compile|submit|schedule` and `tfrelay retrain`: the commands data scientists and
 CI jobs type. Settings are PipelineConfig fields; common ones have flags, any other can be set
 with `--set field=value`."""
 
@@ -200,6 +200,51 @@ def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    from tfrelay.pipelines.runners.kubeflow import schedule
+
+    config = config_from_args(args)
+    try:
+        recurring_run_id = schedule(
+            config,
+            host=args.host,
+            image=args.image,
+            cron=args.cron,
+            interval_seconds=args.interval_seconds,
+            package_path=args.package,
+            experiment=args.experiment,
+            name=args.name,
+            description=args.description,
+            max_concurrency=args.max_concurrency,
+            catchup=args.catchup,
+            start_time=args.start_time,
+            end_time=args.end_time,
+            enabled=not args.paused,
+            namespace=args.namespace,
+            service_account=args.service_account,
+        )
+    except ValueError as err:
+        raise SystemExit(f"tfrelay pipeline schedule: {err}") from err
+    when = f"cron {args.cron!r}" if args.cron else f"every {args.interval_seconds}s"
+    print(
+        f"Created recurring run {recurring_run_id} on {args.host} (experiment {args.experiment}, "
+        f"{when}, at most {args.max_concurrency} at a time)"
+    )
+    return 0
+
+
+def _add_kfp_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", required=True, help="the KFP API endpoint")
+    parser.add_argument(
+        "--package", help="an already compiled pipeline.yaml (else it is compiled now)"
+    )
+    parser.add_argument("--image", default=DEFAULT_IMAGE, help="the pipeline image, when compiling")
+    parser.add_argument(
+        "--experiment", default="tfrelay", help="the KFP experiment (default: tfrelay)"
+    )
+    parser.add_argument("--namespace", help="the KFP namespace (multi-user installs)")
+
+
 def build_parser(prog: str = "tfrelay") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Run the tfrelay pipeline.")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -221,18 +266,42 @@ def build_parser(prog: str = "tfrelay") -> argparse.ArgumentParser:
     )
     submit_ = sub.add_parser("submit", help="submit a run to a Kubeflow Pipelines host")
     _add_config_flags(submit_)
-    submit_.add_argument("--host", required=True, help="the KFP API endpoint")
-    submit_.add_argument(
-        "--package", help="an already compiled pipeline.yaml (else it is compiled now)"
-    )
-    submit_.add_argument(
-        "--image", default=DEFAULT_IMAGE, help="the pipeline image, when compiling"
-    )
-    submit_.add_argument(
-        "--experiment", default="tfrelay", help="the KFP experiment (default: tfrelay)"
-    )
+    _add_kfp_flags(submit_)
     submit_.add_argument("--run-name", help="the run's name")
-    submit_.add_argument("--namespace", help="the KFP namespace (multi-user installs)")
+    schedule_ = sub.add_parser(
+        "schedule",
+        help="create a KFP recurring run: retrain on a cron schedule or every N seconds",
+    )
+    _add_config_flags(schedule_)
+    _add_kfp_flags(schedule_)
+    when = schedule_.add_mutually_exclusive_group(required=True)
+    when.add_argument(
+        "--cron",
+        help="when to run: KFP's six-field cron (second first, e.g. '0 0 3 * * *') or a "
+        "five-field crontab line ('0 3 * * *')",
+    )
+    when.add_argument(
+        "--interval-seconds", type=int, metavar="N", help="run every N seconds instead"
+    )
+    schedule_.add_argument(
+        "--name", help="the recurring run's name (default: '<pipeline name> retrain')"
+    )
+    schedule_.add_argument("--description", help="the recurring run's description")
+    schedule_.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=1,
+        help="how many of its runs may run at once (default: 1, never overlapping)",
+    )
+    schedule_.add_argument(
+        "--catchup",
+        action="store_true",
+        help="after a pause, run every missed interval (default: only the latest)",
+    )
+    schedule_.add_argument("--start-time", help="RFC 3339 time before which it does not run")
+    schedule_.add_argument("--end-time", help="RFC 3339 time after which it stops")
+    schedule_.add_argument("--paused", action="store_true", help="create it disabled")
+    schedule_.add_argument("--service-account", help="the Kubernetes service account its runs use")
     return parser
 
 
@@ -244,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(config_from_args(args), args.verbose)
     if args.action == "compile":
         return _compile(args)
+    if args.action == "schedule":
+        return _schedule(args)
     return _submit(args)
 
 

@@ -30,6 +30,21 @@ from tfrelay.serving.storage import bucket
 PUSH_RECORD_ARCHIVE = posixpath.basename(bucket.PUSH_RECORD_FILE)
 
 
+def recorded_uri(artifact: types.Artifact) -> str:
+    """The artifact's URI as the orchestrator recorded it, for the push record.
+
+    On Kubeflow, tfrelay's step entrypoint hands executors local copies of `s3://` artifacts
+    and names the original in `keys.REMOTE_URI_PROPERTY`; elsewhere that is the URI itself.
+
+    Args:
+      artifact: an input artifact.
+
+    Returns:
+      Its orchestrator-side URI.
+    """
+    return artifact.get_string_custom_property(keys.REMOTE_URI_PROPERTY) or artifact.uri
+
+
 def _warmup_requests(blessing: types.Artifact | None) -> str:
     """The Validator's sample of logged requests in the blessing's directory, if it wrote one
     (`warmup_from_logs`); "" keeps the model's own warmup requests."""
@@ -81,7 +96,9 @@ class Executor(tfx_pusher_executor.Executor):
         chosen, chosen_blessing = model, blessing
         selected = push.SELECTED_MODEL
         if self.CheckBlessing(input_dict):
-            selection = push.selection_reason(blessing.uri if blessing is not None else None)
+            selection = push.selection_reason(
+                recorded_uri(blessing) if blessing is not None else None
+            )
         else:
             assert blessing is not None  # CheckBlessing only refuses a present blessing
             failed = push.parse_failed_checks(
@@ -107,14 +124,16 @@ class Executor(tfx_pusher_executor.Executor):
                 return
             chosen, chosen_blessing = fallback_model, fallback_blessing
             selected = push.SELECTED_FALLBACK
-            selection = push.fallback_reason(model.uri, blessing.uri, failed, fallback_model.uri)
+            selection = push.fallback_reason(
+                recorded_uri(model), recorded_uri(blessing), failed, recorded_uri(fallback_model)
+            )
             logging.warning("BucketPusher: %s", selection)
 
         request = push.PushRequest.from_settings(
             settings,
             self._model_dir(chosen),
             lineage=self._lineage(),
-            source_model_uri=chosen.uri,
+            source_model_uri=recorded_uri(chosen),
             metrics=push.parse_metrics(
                 chosen_blessing.get_string_custom_property(properties.METRICS)
                 if chosen_blessing is not None
@@ -137,7 +156,7 @@ class Executor(tfx_pusher_executor.Executor):
             reason += " " + selection[0].upper() + selection[1:]
         pushed_model.set_string_custom_property(properties.PUSH_REASON, reason)
         pushed_model.set_string_custom_property(properties.PUSHED_INPUT, selected)
-        pushed_model.set_string_custom_property(properties.PUSHED_MODEL_URI, chosen.uri)
+        pushed_model.set_string_custom_property(properties.PUSHED_MODEL_URI, recorded_uri(chosen))
         fileio.makedirs(pushed_model.uri)
         with fileio.open(os.path.join(pushed_model.uri, PUSH_RECORD_ARCHIVE), "w") as archive:
             archive.write(json.dumps(result.record, indent=2, sort_keys=True) + "\n")

@@ -24,3 +24,7 @@ MODEL_NAME_KEY = "model_name"
 KEEP_LAST_KEY = "keep_last"
 VERSIONING_KEY = "versioning"
 FALLBACK_KEY = "fallback"  # int 1/0: push fallback_model when model is not blessed
+
+# An input artifact's own URI, when the executor was handed a local copy of it (tfrelay's
+# Kubeflow step entrypoint stages `s3://` artifacts, which the image's TensorFlow cannot open).
+REMOTE_URI_PROPERTY = "tfrelay_remote_uri"

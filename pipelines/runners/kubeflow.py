@@ -3,7 +3,8 @@
 Self-hosted KFP's API server only takes PipelineSpec schema 2.1.0 and `kfp.Client` only uploads
 `.yaml`, so the pipeline is compiled with `use_pipeline_spec_2_1=True` to `pipeline.yaml`. Every
 step runs an image with tfrelay installed (deploy/Dockerfile.pipeline): KFP containers import the
-components by class path.
+components by class path, and run tfrelay's entrypoint (`kubeflow_entrypoint`: TFX's own, with
+`s3://` artifacts staged locally, since the image's TensorFlow cannot open `s3://`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,47 @@ from __future__ import annotations
 import os
 import tempfile
 
+import yaml
 from tfx import v1 as tfx
 
 from tfrelay.pipelines.pipeline import PipelineConfig, create_pipeline
+from tfrelay.pipelines.runners import kubeflow_entrypoint
+
+# The container command TFX's compiler writes for every executor, and the one it is replaced by.
+TFX_COMMAND = ["python", "-m", kubeflow_entrypoint.TFX_MODULE]
+ENTRYPOINT_COMMAND = ["python", "-m", kubeflow_entrypoint.MODULE]
+
+
+def use_tfrelay_entrypoint(spec: dict) -> int:
+    """Points every executor that runs TFX's Kubeflow V2 entrypoint at tfrelay's.
+
+    The arguments stay as TFX compiled them (tfrelay's entrypoint takes exactly TFX's). The
+    ExampleGen driver in `lifecycle.preCacheCheck` is left alone: only Vertex AI runs it.
+
+    Args:
+      spec: the PipelineSpec as a dict, changed in place.
+
+    Returns:
+      How many executors were changed.
+    """
+    changed = 0
+    for executor in spec.get("deploymentSpec", {}).get("executors", {}).values():
+        container = executor.get("container")
+        if container and container.get("command") == TFX_COMMAND:
+            container["command"] = list(ENTRYPOINT_COMMAND)
+            changed += 1
+    return changed
+
+
+def _rewrite_package(path: str) -> None:
+    """Rewrites the compiled YAML with tfrelay's entrypoint, keeping kfp's header comment."""
+    with open(path) as f:
+        text = f.read()
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    spec = yaml.safe_load(text)
+    use_tfrelay_entrypoint(spec)
+    with open(path, "w") as f:
+        f.write(header + yaml.safe_dump(spec, sort_keys=True, width=100))
 
 
 def compile_pipeline(config: PipelineConfig, output_path: str, image: str) -> str:
@@ -42,6 +81,7 @@ def compile_pipeline(config: PipelineConfig, output_path: str, image: str) -> st
         output_filename=os.path.basename(output_path),
     )
     runner.run(create_pipeline(config, local_metadata=False), write_out=True)
+    _rewrite_package(output_path)
     return output_path
 
 
@@ -85,3 +125,109 @@ def submit(
         enable_caching=config.enable_cache,
     )
     return run.run_id
+
+
+def kfp_cron(expression: str) -> str:
+    """A cron expression as KFP's scheduler reads it (robfig/cron: six fields, seconds first).
+
+    Args:
+      expression: six fields, or a five-field crontab line (run at second 0 of each match).
+
+    Returns:
+      The six-field expression.
+
+    Raises:
+      ValueError: neither five nor six fields.
+    """
+    fields = expression.split()
+    if len(fields) == 5:
+        fields.insert(0, "0")  # crontab has no seconds field; KFP's first field is seconds
+    if len(fields) != 6:
+        raise ValueError(
+            f"cron expression {expression!r}: KFP takes six fields (second minute hour "
+            "day-of-month month day-of-week), or a five-field crontab line"
+        )
+    return " ".join(fields)
+
+
+def schedule(
+    config: PipelineConfig,
+    host: str,
+    image: str,
+    cron: str | None = None,
+    interval_seconds: int | None = None,
+    package_path: str | None = None,
+    experiment: str = "tfrelay",
+    name: str | None = None,
+    description: str | None = None,
+    max_concurrency: int = 1,
+    catchup: bool = False,
+    start_time: str | None = None,
+    end_time: str | None = None,
+    enabled: bool = True,
+    namespace: str | None = None,
+    service_account: str | None = None,
+) -> str:
+    """Creates a KFP recurring run of the pipeline (a retrain on a cron schedule or interval).
+
+    Each scheduled run reads whatever is in `config.data_root` then, validates the new model
+    against the version the bucket serves and pushes it only when it is at least as good, so a
+    schedule is all a data scientist needs to retrain as data arrives.
+
+    Args:
+      config: the pipeline settings; its pipeline_root is the runs' pipeline root.
+      host: the KFP API endpoint, e.g. http://ml-pipeline-ui.kubeflow:80.
+      image: the pipeline image, when compiling here.
+      cron: when to run, as a cron expression (see `kfp_cron`); exclusive with
+        `interval_seconds`.
+      interval_seconds: run every this many seconds instead.
+      package_path: an already compiled pipeline.yaml (else it is compiled now).
+      experiment: the KFP experiment (created when missing).
+      name: the recurring run's name (default: "<pipeline name> retrain").
+      description: its description.
+      max_concurrency: how many of its runs may run at once (1: a retrain never overlaps the
+        previous one, which may still be pushing).
+      catchup: after a pause, run every missed interval (False: only the latest).
+      start_time: RFC 3339 time before which it does not run.
+      end_time: RFC 3339 time after which it stops.
+      enabled: create it enabled (False: paused).
+      namespace: the KFP namespace (multi-user installs).
+      service_account: the Kubernetes service account its runs use.
+
+    Returns:
+      The recurring run's id.
+
+    Raises:
+      ValueError: not exactly one of `cron` and `interval_seconds`, or a bad value.
+    """
+    if (cron is None) == (interval_seconds is None):
+        raise ValueError("give exactly one of a cron expression and an interval in seconds")
+    if interval_seconds is not None and interval_seconds <= 0:
+        raise ValueError(f"interval_seconds must be positive, not {interval_seconds}")
+    if max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
+    cron_expression = kfp_cron(cron) if cron is not None else None  # refused before any request
+    import kfp
+
+    if package_path is None:
+        package_path = os.path.join(tempfile.mkdtemp(prefix="tfrelay-kfp-"), "pipeline.yaml")
+        compile_pipeline(config, package_path, image)
+    client = kfp.Client(host=host, namespace=namespace)
+    experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
+    recurring_run = client.create_recurring_run(
+        experiment_id=experiment_id,
+        job_name=name or f"{config.pipeline_name} retrain",
+        description=description,
+        start_time=start_time,
+        end_time=end_time,
+        interval_second=interval_seconds,
+        cron_expression=cron_expression,
+        max_concurrency=max_concurrency,
+        no_catchup=not catchup,
+        pipeline_package_path=package_path,
+        enabled=enabled,
+        pipeline_root=config.pipeline_root,
+        enable_caching=config.enable_cache,
+        service_account=service_account,
+    )
+    return recurring_run.recurring_run_id

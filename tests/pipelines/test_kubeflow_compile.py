@@ -115,3 +115,21 @@ def test_a_pipeline_with_the_optimizer_compiles_with_its_techniques(tmp_path):
         tasks["Optimizer"].inputs.parameters["techniques"].runtime_value.constant
     )
     assert '"quantize"' in techniques and '"int8"' in techniques
+
+
+def test_every_step_runs_tfrelays_entrypoint_with_the_arguments_tfx_compiled(package):
+    executors = json_format.MessageToDict(_spec(package).deployment_spec)["executors"]
+    for executor in executors.values():
+        container = executor["container"]
+        # tfrelay's entrypoint stages s3:// artifacts, then runs TFX's own on the same args.
+        assert container["command"] == [
+            "python",
+            "-m",
+            "tfrelay.pipelines.runners.kubeflow_entrypoint",
+        ]
+        args = container["args"]
+        assert args[args.index("--json_serialized_invocation_args") + 1] == "{{$}}"
+    # Only Vertex AI runs the ExampleGen driver (self-hosted KFP has no code for preCacheCheck):
+    # it is left as TFX wrote it.
+    driver = executors["CsvExampleGen_executor"]["container"]["lifecycle"]["preCacheCheck"]
+    assert driver["command"][-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
