@@ -33,6 +33,10 @@ from tfrelay.serving.storage.filesystem import split_url
 _SUPPORTED_SCHEMES = ("file", "s3", "gs")
 
 
+def _float_or_none(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 class ValidatorSpec(types.ComponentSpec):
     """Validator component spec."""
 
@@ -195,8 +199,9 @@ class Validator(base_beam_component.BaseBeamComponent):
             check_serving_contract=int(check_serving_contract),
             shadow_requests=shadow_requests or None,
             shadow_max_records=int(shadow_max_records),
-            max_prediction_change=max_prediction_change,
-            max_regression_difference=max_regression_difference,
+            # Floats even when given as 0 or 1 (e.g. by `--set max_prediction_change=0`).
+            max_prediction_change=_float_or_none(max_prediction_change),
+            max_regression_difference=_float_or_none(max_regression_difference),
             warmup_from_logs=int(warmup_from_logs),
             warmup_max_records=int(warmup_max_records),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),

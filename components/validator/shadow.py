@@ -133,12 +133,12 @@ class ShadowReport:
     def note(self, message: str) -> None:
         """Keeps `message` for the report, if fewer than MAX_MESSAGES are kept."""
         if len(self.messages) < shadow_records.MAX_MESSAGES:
-            self.messages.append(message)
+            self.messages.append(shadow_records.excerpt(message))
 
     def candidate_error(self, message: str) -> None:
         """Counts a record the serving version answers and the candidate does not."""
         self.candidate_errors += 1
-        self.first_candidate_error = self.first_candidate_error or message
+        self.first_candidate_error = self.first_candidate_error or shadow_records.excerpt(message)
         self.note(f"the candidate fails a request the serving version answers: {message}")
 
     def metrics(self) -> dict[str, float]:

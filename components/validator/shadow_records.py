@@ -37,8 +37,15 @@ DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_FILES = 1000
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
-# Problem messages kept for a report: enough to diagnose, bounded however bad the logs are.
+# Problem messages kept for a report: enough to diagnose, bounded however bad the logs are (a
+# signature error quotes the whole SignatureDef).
 MAX_MESSAGES = 5
+MAX_MESSAGE_CHARS = 300
+
+
+def excerpt(message: str) -> str:
+    """`message`, cut to MAX_MESSAGE_CHARS."""
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS] + "..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +91,7 @@ class ReadCounts:
     def note(self, message: str) -> None:
         """Keeps `message` for the report, if fewer than MAX_MESSAGES are kept."""
         if len(self.messages) < MAX_MESSAGES:
-            self.messages.append(message)
+            self.messages.append(excerpt(message))
 
 
 def list_log_files(location: str, max_files: int, environ: Mapping[str, str] | None = None):

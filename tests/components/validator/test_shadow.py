@@ -361,12 +361,13 @@ def test_component_passes_the_shadow_settings_to_its_executor():
         label_key="species",
         lower_bound=0.5,
         shadow_requests="s3://logs/penguins/requests-",
-        max_prediction_change=0.02,
+        max_prediction_change=0,  # an int, as `--set max_prediction_change=0` gives it
         warmup_from_logs=True,
     )
     parameters = validator.exec_properties
     assert parameters[keys.SHADOW_REQUESTS_KEY] == "s3://logs/penguins/requests-"
-    assert parameters[keys.MAX_PREDICTION_CHANGE_KEY] == 0.02
+    assert parameters[keys.MAX_PREDICTION_CHANGE_KEY] == 0.0
+    assert isinstance(parameters[keys.MAX_PREDICTION_CHANGE_KEY], float)
     assert parameters[keys.SHADOW_MAX_RECORDS_KEY] == 1000
     assert parameters[keys.WARMUP_FROM_LOGS_KEY] == 1
     assert parameters[keys.WARMUP_MAX_RECORDS_KEY] == 100
