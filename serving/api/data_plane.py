@@ -179,15 +179,9 @@ class DataPlane:
         inputs, wanted = classify_regress.classify_call(signature, examples)
         outputs = await self.runner.run(handle.servable, signature, inputs, wanted, api)
         results = classify_regress.classification_results(signature, outputs, len(examples))
-        if api != _MULTI_INFERENCE and self.request_log is not None and self.request_log.enabled:
-            self._log(
-                records.Kind.CLASSIFY,
-                handle,
-                signature.name,
-                target,
-                request,
-                examples=examples,
-                results=results,
+        if api != _MULTI_INFERENCE:  # a MultiInference is logged whole, once
+            self._log_examples(
+                records.Kind.CLASSIFY, handle, signature, target, request, examples, results
             )
         return results
 
@@ -220,15 +214,9 @@ class DataPlane:
         inputs, wanted = classify_regress.regress_call(signature, examples)
         outputs = await self.runner.run(handle.servable, signature, inputs, wanted, api)
         values = classify_regress.regression_results(signature, outputs, len(examples))
-        if api != _MULTI_INFERENCE and self.request_log is not None and self.request_log.enabled:
-            self._log(
-                records.Kind.REGRESS,
-                handle,
-                signature.name,
-                target,
-                request,
-                examples=examples,
-                results=values,
+        if api != _MULTI_INFERENCE:
+            self._log_examples(
+                records.Kind.REGRESS, handle, signature, target, request, examples, values
             )
         return values
 
@@ -271,6 +259,21 @@ class DataPlane:
                 tasks=request.tasks,
             )
         return results
+
+    def _log_examples(
+        self,
+        kind: records.Kind,
+        handle: LoadedVersion,
+        signature: Signature,
+        target: Target,
+        request: object | None,
+        examples: Sequence[bytes],
+        results: Sequence,
+    ) -> None:
+        if self.request_log is not None and self.request_log.enabled:
+            self._log(
+                kind, handle, signature.name, target, request, examples=examples, results=results
+            )
 
     def _log(
         self,

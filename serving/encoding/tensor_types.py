@@ -17,6 +17,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from tfrelay.serving import errors
+from tfrelay.serving.encoding.varint import varint
 
 
 class Packing(enum.Enum):
@@ -56,13 +57,7 @@ _FIELD_NUMBERS = {field.name: field.number for field in tensor_pb2.TensorProto.D
 
 
 def _tag(field_number: int) -> bytes:
-    value = field_number << 3 | 2
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return varint(field_number << 3 | 2)
 
 
 def _type(dtype: int, numpy: type, field: str, packing: Packing) -> TensorType:

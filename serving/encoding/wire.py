@@ -30,6 +30,7 @@ from tfrelay.serving.encoding.tensor_types import (
     TensorType,
     type_of,
 )
+from tfrelay.serving.encoding.varint import varint
 
 # Field numbers (tensorflow_serving/apis/predict.proto, model.proto; tensorflow/core/framework
 # tensor.proto, tensor_shape.proto), as (number << 3 | wire type) tag bytes.
@@ -52,28 +53,6 @@ _DIM_SIZE = b"\x08"  # TensorShapeProto.Dim.size = 1
 # in 65 us by the loop, 24 us vectorized; protobuf's C++ takes 10 us for those 128, but it is the
 # second encoder issue 15 removed, and wide integer outputs are rare on the request path).
 _VARINT_LOOP_LIMIT = 16
-_SMALL_VARINTS = [bytes([i]) for i in range(128)]
-
-
-def varint(value: int) -> bytes:
-    """Protobuf's base-128 varint of an int (negative ones as their 64-bit two's complement).
-
-    Args:
-      value: an int in [-2**63, 2**64).
-
-    Returns:
-      Its varint bytes.
-    """
-    if 0 <= value < 128:
-        return _SMALL_VARINTS[value]
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _delimited(tag: bytes, payload: bytes) -> bytes:
