@@ -107,8 +107,20 @@ def format_parameter(value: struct_pb2.Value) -> str:
     if kind == "bool_value":
         return "true" if value.bool_value else "false"
     if kind in ("list_value", "struct_value"):
-        return json.dumps(json_format.MessageToDict(value), separators=(",", ":"))
+        # json.Marshal of a structpb value is protojson: compact, integral numbers without ".0".
+        return json.dumps(_integral(json_format.MessageToDict(value)), separators=(",", ":"))
     raise Unsupported(f"unknown PipelineSpec Value kind {kind}")
+
+
+def _integral(data: object) -> object:
+    """`data` with integral floats as ints, as protojson writes them."""
+    if isinstance(data, float) and data.is_integer() and abs(data) < 1e21:
+        return int(data)
+    if isinstance(data, list):
+        return [_integral(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _integral(item) for key, item in data.items()}
+    return data
 
 
 def _to_mlmd_value(value: struct_pb2.Value) -> dict:
@@ -156,6 +168,37 @@ class RecordedArtifact:
     def metadata(self) -> dict:
         """The artifact's metadata as the next task receives it."""
         return json_format.MessageToDict(self.to_runtime_artifact().metadata)
+
+
+def record_artifact(
+    mlmd: dict[int, RecordedArtifact], key: str, artifact: pipeline_spec_pb2.RuntimeArtifact
+) -> RecordedArtifact:
+    """metadata/client.go `RecordArtifact`: stores an output artifact as MLMD would.
+
+    Args:
+      mlmd: the recorded artifacts by id (the new one is added).
+      key: the output key (the default `display_name`).
+      artifact: the output artifact, ExecutorOutput merged in.
+
+    Returns:
+      The recorded artifact.
+    """
+    custom = {k: _to_mlmd_value(v) for k, v in artifact.metadata.fields.items()}
+    custom.setdefault("display_name", {"string_value": key})
+    # objectstore.SessionInfo as JSON: credentials come from the environment (kfp-launcher).
+    custom.setdefault(
+        "store_session_info",
+        {"string_value": json.dumps({"Provider": "s3", "Params": {"fromEnv": "true"}})},
+    )
+    recorded = RecordedArtifact(
+        id=len(mlmd) + 1,
+        uri=artifact.uri,
+        # getArtifactSchema: the instance schema, or "title: <schema title>".
+        schema=artifact.type.instance_schema or f"title: {artifact.type.schema_title}",
+        custom_properties=custom,
+    )
+    mlmd[recorded.id] = recorded
+    return recorded
 
 
 @dataclasses.dataclass
@@ -422,22 +465,7 @@ class Launcher:
                 )
 
     def _record(self, key: str, artifact: pipeline_spec_pb2.RuntimeArtifact) -> RecordedArtifact:
-        """metadata/client.go `RecordArtifact`."""
-        custom = {k: _to_mlmd_value(v) for k, v in artifact.metadata.fields.items()}
-        custom.setdefault("display_name", {"string_value": key})
-        # objectstore.SessionInfo as JSON: credentials come from the environment (kfp-launcher).
-        custom.setdefault(
-            "store_session_info",
-            {"string_value": json.dumps({"Provider": "s3", "Params": {"fromEnv": "true"}})},
-        )
-        recorded = RecordedArtifact(
-            id=len(self.mlmd) + 1,
-            uri=artifact.uri,
-            schema=artifact.type.instance_schema or f"title: {artifact.type.schema_title}",
-            custom_properties=custom,
-        )
-        self.mlmd[recorded.id] = recorded
-        return recorded
+        return record_artifact(self.mlmd, key, artifact)
 
     def _environment(self, pod: pathlib.Path) -> dict[str, str]:
         return {
