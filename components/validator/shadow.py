@@ -42,6 +42,9 @@ from tfrelay.serving.warmup import MAX_WARMUP_RECORDS
 
 PERCENTILES = (50, 90, 99)
 DEFAULT_WARMUP_RECORDS = 100
+# Every version loads its warmup file and replays it before it serves: a sample, not a dump (100
+# logged records of up to 4 MiB each would be 400 MiB).
+MAX_WARMUP_BYTES = 16 * 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -256,10 +259,12 @@ def replay(
       candidate: the loaded candidate.
       baseline: the loaded serving version, or None on a first push (nothing is compared).
       report: updated in place.
-      warmup: when given, receives up to `warmup_limit` logs the candidate answered.
+      warmup: when given, receives up to `warmup_limit` logs the candidate answered (their
+        requests only, MAX_WARMUP_BYTES in all).
       warmup_limit: the most warmup logs kept.
     """
     comparison = report.comparison
+    warmup_bytes = 0
     for log in logs:
         if baseline is not None:
             try:
@@ -290,7 +295,10 @@ def replay(
                 continue
             report.compared += 1
         if warmup is not None and len(warmup) < warmup_limit:
-            warmup.append(_without_response(log))
+            request = _without_response(log)
+            if warmup_bytes + request.ByteSize() <= MAX_WARMUP_BYTES:
+                warmup.append(request)
+                warmup_bytes += request.ByteSize()
 
 
 def write_warmup_file(path: str, logs: Iterable[prediction_log_pb2.PredictionLog]) -> int:
