@@ -208,6 +208,16 @@ def failures(report: ShadowReport, thresholds: Thresholds) -> list[str]:
         return []
     version = f"version {report.baseline_version}"
     failed = []
+    checked = (thresholds.max_prediction_change, thresholds.max_regression_difference)
+    if any(t is not None for t in checked) and not report.compared and not report.candidate_errors:
+        # A mistyped or empty location must not pass the thresholds by having nothing to compare.
+        failed.append(
+            f"shadow traffic: none of the {report.reading.records} logged requests read from "
+            f"{report.location} could be compared with {version} ({report.reading.corrupt} "
+            f"corrupt, {report.unservable} unservable, {report.baseline_errors} failing on both); "
+            "check shadow_requests, or unset the shadow thresholds"
+        )
+        return failed
     if report.candidate_errors:
         first = f" (first: {report.first_candidate_error})" if report.first_candidate_error else ""
         failed.append(

@@ -502,3 +502,15 @@ def test_logs_are_read_from_an_s3_prefix_as_from_a_local_one(penguin_eval_exampl
     assert [r.SerializeToString() for r in read] == [r.SerializeToString() for r in logs]
     # The big record was skipped on its header (seeked over, never parsed).
     assert (counts.files, counts.records, counts.parsed, counts.oversized) == (2, 6, 5, 1)
+
+
+def test_thresholds_with_nothing_to_compare_withhold_the_blessing():
+    from tfrelay.components.validator.shadow import ShadowReport, Thresholds, failures
+
+    report = ShadowReport(location="s3://bucket/logs/typo", baseline_version=3)
+    (reason,) = failures(report, Thresholds(max_prediction_change=0.05))
+    assert "none of the 0 logged requests read from s3://bucket/logs/typo" in reason
+    assert "check shadow_requests" in reason
+    assert failures(report, Thresholds()) == []  # no threshold: the report alone
+    first_push = ShadowReport(location="s3://bucket/logs", baseline_version=None)
+    assert failures(first_push, Thresholds(max_prediction_change=0.05)) == []
