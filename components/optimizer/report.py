@@ -125,12 +125,18 @@ def plot(report: Mapping) -> bytes:
         ),
         ("Accuracy (%)", [m["accuracy"] * 100 for m in models], "", False),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.6))
+    # Four inches a panel fit five bars and their labels; more bars widen it (0.75 in. each) and
+    # tilt their names further.
+    crowded = len(models) > 5
+    panel_width = max(4.0, 0.75 * len(models))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(panel_width * len(panels), 5.2 if crowded else 4.6)
+    )
     for ax, (title, values, better, lower_is_better) in zip(axes, panels, strict=True):
         bars = ax.bar(range(len(values)), values, color=colors)
         ax.set_title(title, fontsize=11)
         ax.set_xticks(range(len(values)))
-        ax.set_xticklabels(names, rotation=20, ha="right", fontsize=9)
+        ax.set_xticklabels(names, rotation=35 if crowded else 20, ha="right", fontsize=9)
         top = max(values) if values else 1
         ax.set_ylim(0, top * 1.25 if top else 1)
         for index, (bar, value) in enumerate(zip(bars, values, strict=True)):
