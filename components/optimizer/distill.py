@@ -25,10 +25,10 @@ from absl import logging
 from tfrelay.components.optimizer.data import TrainingData
 from tfrelay.components.optimizer.settings import DISTILL, Distill
 from tfrelay.components.optimizer.techniques import (
+    EpochLogger,
     KerasResult,
     TechniqueError,
-    _check_functional,
-    _EpochLogger,
+    check_functional,
 )
 from tfrelay.components.trainer.export import TabularSpec
 from tfrelay.components.trainer.preprocessing import Preprocessor
@@ -64,7 +64,7 @@ def narrow(teacher: keras.Model, width: float) -> tuple[keras.Model, dict[str, l
       TechniqueError: the teacher is subclassed (clone_model cannot rebuild it), or no layer but
         the output one (the last with units or filters) has units or filters to narrow.
     """
-    _check_functional(teacher, DISTILL)
+    check_functional(teacher, DISTILL)
     sized = [layer.name for layer in teacher.layers if _width_key(layer)]
     if len(sized) < 2:
         raise TechniqueError(
@@ -288,7 +288,7 @@ def distill(
             steps_per_epoch=steps_per_epoch,
             epochs=epochs,
             verbose=0,
-            callbacks=[_EpochLogger(DISTILL, epochs)],
+            callbacks=[EpochLogger(DISTILL, epochs)],
         )
     except (tf.errors.OpError, ValueError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -84,7 +84,16 @@ _SUPPORT = {
 }
 
 
-def _check_functional(core: keras.Model, technique: str) -> None:
+def check_functional(core: keras.Model, technique: str) -> None:
+    """Checks that TFMOT (or clone_model, for distillation) can rebuild the core.
+
+    Args:
+      core: the Keras core.
+      technique: the technique's name, for the message.
+
+    Raises:
+      TechniqueError: the core is a subclassed model; the message says how to build it instead.
+    """
     graph_network = getattr(core, "_is_graph_network", False)
     if not isinstance(core, keras.Model) or not (
         isinstance(core, keras.Sequential) or graph_network
@@ -113,7 +122,7 @@ def select_layers(core: keras.Model, technique: str, requested: Sequence[str] = 
       TechniqueError: a named layer does not exist, a layer with weights is not supported by the
         technique (the message names it and says how to proceed), or nothing has weights.
     """
-    _check_functional(core, technique)
+    check_functional(core, technique)
     supported, interface = _SUPPORT[technique]
     by_name = {layer.name: layer for layer in core.layers}
     with_weights = [layer.name for layer in core.layers if layer.trainable_weights]
@@ -170,7 +179,9 @@ def _wrap(core: keras.Model, names: Sequence[str], wrap: Callable, technique: st
 # -- fine-tuning ----------------------------------------------------------------------------------
 
 
-class _EpochLogger(keras.callbacks.Callback):
+class EpochLogger(keras.callbacks.Callback):
+    """Logs one line per fine-tuning (or distillation) epoch, so a pipeline run shows progress."""
+
     def __init__(self, technique: str, epochs: int) -> None:
         super().__init__()
         self._technique = technique
@@ -215,7 +226,7 @@ def _fine_tune(
             steps_per_epoch=steps_per_epoch,
             epochs=epochs,
             verbose=0,
-            callbacks=[*callbacks, _EpochLogger(technique, epochs)],
+            callbacks=[*callbacks, EpochLogger(technique, epochs)],
         )
     except (tf.errors.OpError, ValueError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -474,9 +485,11 @@ def quantize(
 
 
 __all__ = [
+    "EpochLogger",
     "KerasResult",
     "QUANTIZE",
     "TechniqueError",
+    "check_functional",
     "cluster",
     "kernel_sparsity",
     "prune",
