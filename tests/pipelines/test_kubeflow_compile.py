@@ -133,3 +133,26 @@ def test_every_step_runs_tfrelays_entrypoint_with_the_arguments_tfx_compiled(pac
     # it is left as TFX wrote it.
     driver = executors["CsvExampleGen_executor"]["container"]["lifecycle"]["preCacheCheck"]
     assert driver["command"][-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+
+
+def test_beam_steps_are_told_the_image_has_tfx_so_they_build_no_tfx_sdist(package, tmp_path):
+    executors = json_format.MessageToDict(_spec(package).deployment_spec)["executors"]
+    for executor in executors.values():
+        assert f"--sdk_container_image={IMAGE}" in executor["container"]["args"]
+    own = tmp_path / "own.yaml"
+    assert (
+        pipeline_main(
+            [
+                "compile",
+                f"--output={own}",
+                f"--image={IMAGE}",
+                "--beam-arg=--direct_running_mode=in_memory",
+                "--beam-arg=--setup_file=/opt/tfrelay/setup.py",
+            ]
+        )
+        == 0
+    )
+    for executor in json_format.MessageToDict(_spec(own).deployment_spec)["executors"].values():
+        args = executor["container"]["args"]
+        assert "--setup_file=/opt/tfrelay/setup.py" in args
+        assert not any(a.startswith("--sdk_container_image") for a in args)
