@@ -187,15 +187,18 @@ def _submit(args: argparse.Namespace) -> int:
     from tfrelay.pipelines.runners.kubeflow import submit
 
     config = config_from_args(args)
-    run_id = submit(
-        config,
-        host=args.host,
-        image=args.image,
-        package_path=args.package,
-        experiment=args.experiment,
-        run_name=args.run_name,
-        namespace=args.namespace,
-    )
+    try:
+        run_id = submit(
+            config,
+            host=args.host,
+            image=args.image,
+            package_path=args.package,
+            experiment=args.experiment,
+            run_name=args.run_name,
+            namespace=args.namespace,
+        )
+    except ValueError as err:
+        raise SystemExit(f"tfrelay pipeline submit: {err}") from err
     print(f"Submitted run {run_id} to {args.host} (experiment {args.experiment})")
     return 0
 

@@ -120,6 +120,30 @@ def compile_pipeline(config: PipelineConfig, output_path: str, image: str) -> st
     return output_path
 
 
+# Pipeline roots the steps can read and write: s3:// through the step entrypoint's staging,
+# gs:// through TensorFlow's own GCS file system.
+REMOTE_ROOT_SCHEMES = ("s3://", "gs://")
+
+
+def check_pipeline_root(pipeline_root: str) -> None:
+    """Refuses a pipeline root the pods cannot share artifacts through.
+
+    Args:
+      pipeline_root: the run's pipeline root.
+
+    Raises:
+      ValueError: a local path (each pod has its own disk, so the next step would find nothing)
+        or a scheme the steps cannot open, such as KFP's default `minio://` (use `s3://` with
+        S3_ENDPOINT pointing at MinIO).
+    """
+    if not pipeline_root.startswith(REMOTE_ROOT_SCHEMES):
+        raise ValueError(
+            f"pipeline root {pipeline_root!r}: on Kubeflow each step runs in its own pod, so "
+            "artifacts must be in a bucket the steps read: pass --pipeline-root s3://... or "
+            "gs://... (for MinIO: s3://bucket/path, with S3_ENDPOINT set in the steps)"
+        )
+
+
 def submit(
     config: PipelineConfig,
     host: str,
@@ -143,7 +167,11 @@ def submit(
 
     Returns:
       The run id.
+
+    Raises:
+      ValueError: a pipeline root the pods cannot share (see `check_pipeline_root`).
     """
+    check_pipeline_root(config.pipeline_root)
     import kfp
 
     if package_path is None:
@@ -233,7 +261,8 @@ def schedule(
       The recurring run's id.
 
     Raises:
-      ValueError: not exactly one of `cron` and `interval_seconds`, or a bad value.
+      ValueError: not exactly one of `cron` and `interval_seconds`, a bad value, or a pipeline
+        root the pods cannot share (see `check_pipeline_root`).
     """
     if (cron is None) == (interval_seconds is None):
         raise ValueError("give exactly one of a cron expression and an interval in seconds")
@@ -242,6 +271,7 @@ def schedule(
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
     cron_expression = kfp_cron(cron) if cron is not None else None  # refused before any request
+    check_pipeline_root(config.pipeline_root)
     import kfp
 
     if package_path is None:

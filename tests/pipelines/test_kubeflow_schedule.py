@@ -1,4 +1,4 @@
-"""`tfrelay pipeline schedule`: a KFP recurring run, created through kfp's own client against a
+"""`tfrelay pipeline schedule` (and `submit`): a KFP recurring run (a run), created through kfp's own client against a
 loopback endpoint that checks each request body against kfp-server-api's models (the API's
 recorded contract) and answers as the KFP API server does."""
 
@@ -88,6 +88,7 @@ class FakeKfpApi:
         self.experiments = list(experiments or [])
         self.requests: list[tuple[str, str, dict | None]] = []
         self.recurring_runs: list[dict] = []
+        self.runs: list[dict] = []
 
     def handle(self, method: str, url: str, body: dict | None) -> tuple[int, dict]:
         parsed = urlparse(url)
@@ -117,6 +118,11 @@ class FakeKfpApi:
             }
             self.recurring_runs.append(recurring_run)
             return 200, recurring_run
+        if method == "POST" and parsed.path == "/apis/v2beta1/runs":
+            check_against_model(body, "V2beta1Run")
+            run = {**body, "run_id": f"run-{len(self.runs) + 1}", "state": "PENDING"}
+            self.runs.append(run)
+            return 200, run
         return 404, {"error": f"no route {method} {parsed.path}", "code": 5}
 
 
@@ -291,3 +297,29 @@ def test_schedule_needs_exactly_one_of_cron_and_interval(package, capsys):
             "--interval-seconds=60",
         )
     assert "one of the arguments --cron --interval-seconds is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "root", ["/home/me/tfrelay-work/pipeline", "minio://mlpipeline/v2/artifacts"]
+)
+def test_a_pipeline_root_the_pods_cannot_share_is_refused_before_any_request(package, root):
+    api = FakeKfpApi()
+    with serve(api) as url:
+        for action, when in (("schedule", "--cron=0 3 * * *"), ("submit", None)):
+            argv = [action, f"--host={url}", f"--package={package}", f"--pipeline-root={root}"]
+            with pytest.raises(SystemExit, match="artifacts must be in a bucket"):
+                pipeline_main(argv + ([when] if when else []))
+    assert api.requests == []
+
+
+def test_submit_creates_one_run_the_api_models_accept(package):
+    api = FakeKfpApi()
+    with serve(api) as url:
+        code = pipeline_main(
+            ["submit", f"--host={url}", f"--package={package}", f"--pipeline-root={PIPELINE_ROOT}"]
+        )
+    assert code == 0
+    run = deserialize(api.runs[0], "V2beta1Run")
+    assert run.experiment_id == "experiment-1"
+    assert run.runtime_config.pipeline_root == PIPELINE_ROOT
+    assert run.pipeline_spec["pipelineInfo"]["name"] == "penguins"
