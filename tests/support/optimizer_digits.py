@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from tfx.types import standard_artifacts
 
 if TYPE_CHECKING:
-    import tf_keras as keras
+    pass
 
 # Run as a script: make `support` and `tfrelay` importable as under pytest.
 if __package__ in (None, ""):
@@ -48,31 +48,11 @@ DISTILL = Distill(width=0.25, epochs=30)
 # A student without convolutions: the narrowed CNN's convolutions still cost about 0.6 ms per
 # 128 examples against the serving function's fixed 1.2-1.4 ms (preprocessing 64 raw columns),
 # so it stays under 2x faster at 128 examples; this MLP's core costs next to nothing.
-MLP_STUDENT = "support.optimizer_digits:mlp_student"
+MLP_STUDENT = digits.MLP_STUDENT
 DISTILL_MLP = Distill(student=MLP_STUDENT, epochs=40)
 MAX_ACCURACY_DROP = 0.01
 # Turns of side-by-side timing (interleaved_latency): about 3 s each.
 ROUNDS = 7
-
-
-def mlp_student(input_width: int, num_outputs: int, config: object = None) -> keras.Model:
-    """A user's student for the digits CNN, in the Trainer's core_model_fn form: the 64 pixels,
-    one 128-unit hidden layer, a softmax over the classes (9.6k parameters).
-
-    Args:
-      input_width: the preprocessed feature vector's width (the 64 pixels).
-      num_outputs: the number of classes.
-      config: the TabularConfig the Optimizer passes (unused).
-
-    Returns:
-      The untrained student.
-    """
-    import tf_keras as keras
-
-    inputs = keras.Input(shape=(input_width,), name="features")
-    hidden = keras.layers.Dense(128, activation="relu", name="hidden")(inputs)
-    outputs = keras.layers.Dense(num_outputs, activation="softmax", name="output")(hidden)
-    return keras.Model(inputs, outputs, name="digits_mlp_student")
 
 
 @dataclasses.dataclass

@@ -77,7 +77,8 @@ def test_the_distilled_students_have_4x_fewer_parameters_within_one_point(digits
     narrowed = rows["distill width 0.25"]["details"]["narrowed_layers"]
     assert narrowed == {"conv_1": [32, 8], "conv_2": [64, 16], "dense": [256, 64]}
     assert (
-        rows["distill mlp_student"]["details"]["student"] == "support.optimizer_digits:mlp_student"
+        rows["distill mlp_student"]["details"]["student"]
+        == "tfrelay.pipelines.datasets.digits:mlp_student"
     )
 
 
