@@ -61,6 +61,9 @@ class PipelineConfig:
       beam_pipeline_args: Beam options for StatisticsGen, SchemaGen, the Validator (TFMA).
       metadata_path: the local ML Metadata SQLite file (local runs only).
       enable_cache: reuse outputs of unchanged steps.
+      step_secret: on Kubeflow, a Kubernetes Secret whose `step_secret_keys` every step gets as
+        environment variables (the bucket's credentials; KFP gives steps none of its own).
+      step_secret_keys: the Secret's keys, each set as the variable of the same name.
     """
 
     pipeline_name: str = "penguins"
@@ -101,6 +104,10 @@ class PipelineConfig:
     )
     metadata_path: str = ""
     enable_cache: bool = False
+    step_secret: str = ""
+    step_secret_keys: list[str] = dataclasses.field(
+        default_factory=lambda: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    )
 
     @property
     def metadata_file(self) -> str:

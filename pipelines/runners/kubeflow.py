@@ -78,15 +78,46 @@ def with_image_as_beam_environment(config: PipelineConfig, image: str) -> Pipeli
     )
 
 
-def _rewrite_package(path: str) -> None:
-    """Rewrites the compiled YAML with tfrelay's entrypoint, keeping kfp's header comment."""
+def platform_spec(spec: dict, secret: str, keys: list[str]) -> dict:
+    """The Kubernetes platform spec giving every executor `secret`'s `keys` as environment
+    variables (kfp-kubernetes' `use_secret_as_env`, which self-hosted KFP's driver applies).
+
+    Args:
+      spec: the PipelineSpec as a dict.
+      secret: the Secret's name, in the run's namespace.
+      keys: its keys; each becomes the variable of the same name.
+
+    Returns:
+      The second YAML document of the package.
+    """
+    secret_as_env = [
+        {"secretName": secret, "keyToEnv": [{"secretKey": k, "envVar": k} for k in keys]}
+    ]
+    executors = spec.get("deploymentSpec", {}).get("executors", {})
+    return {
+        "platforms": {
+            "kubernetes": {
+                "deploymentSpec": {
+                    "executors": {label: {"secretAsEnv": secret_as_env} for label in executors}
+                }
+            }
+        }
+    }
+
+
+def _rewrite_package(path: str, config: PipelineConfig) -> None:
+    """Rewrites the compiled YAML with tfrelay's entrypoint (and the step Secret's platform
+    spec as a second document), keeping kfp's header comment."""
     with open(path) as f:
         text = f.read()
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
     spec = yaml.safe_load(text)
     use_tfrelay_entrypoint(spec)
+    documents = [spec]
+    if config.step_secret:
+        documents.append(platform_spec(spec, config.step_secret, config.step_secret_keys))
     with open(path, "w") as f:
-        f.write(header + yaml.safe_dump(spec, sort_keys=True, width=100))
+        f.write(header + yaml.safe_dump_all(documents, sort_keys=True, width=100))
 
 
 def compile_pipeline(config: PipelineConfig, output_path: str, image: str) -> str:
@@ -116,7 +147,7 @@ def compile_pipeline(config: PipelineConfig, output_path: str, image: str) -> st
     )
     config = with_image_as_beam_environment(config, image)
     runner.run(create_pipeline(config, local_metadata=False), write_out=True)
-    _rewrite_package(output_path)
+    _rewrite_package(output_path, config)
     return output_path
 
 

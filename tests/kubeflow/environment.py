@@ -13,6 +13,9 @@ BUCKET = "tfrelay-kfp"
 PIPELINE_ROOT = f"s3://{BUCKET}/pipeline-root"
 DATA_ROOT = f"s3://{BUCKET}/data"
 BASE_PATH = f"s3://{BUCKET}/models/penguins"
+# The namespace's Secret with the bucket's credentials, which the steps get by the package's
+# platform spec (`step_secret`): the pods get no storage environment otherwise.
+SECRET = "tfrelay-bucket"
 
 
 def upload_file(s3, path: pathlib.Path, uri: str) -> None:
@@ -22,14 +25,16 @@ def upload_file(s3, path: pathlib.Path, uri: str) -> None:
 
 
 def make_launcher(package: pathlib.Path, work_dir: pathlib.Path, s3_env, s3) -> Launcher:
-    """A launcher running `package` with the pipeline stack's Python as the image's."""
+    """A launcher running `package` with the pipeline stack's Python as the image's, in a
+    namespace holding the bucket's credentials as Secret SECRET (`s3_env`'s variables)."""
     return Launcher(
         package=package,
         pipeline_root=PIPELINE_ROOT,
         work_dir=work_dir,
         python_bin=pathlib.Path(sys.executable).parent,
         dockerfile=REPOSITORY / "deploy" / "Dockerfile.pipeline",
-        pod_env=s3_env,
+        pod_env={},
         s3_client=s3,
         task_timeout=300,
+        secrets={SECRET: s3_env},
     )

@@ -31,6 +31,8 @@ commit 7b70c7b, `VERSION` 2.17.0), read from its source:
   (`RecordArtifact` -> `toMLMDArtifact`: every metadata field becomes a custom property -
   string, double for any number, int for a bool, `{"list": ...}` / `{"struct": ...}` wrappers -
   plus `display_name` = the output key and `store_session_info`).
+- `backend/src/v2/driver/k8s.go`: a platform spec's `secretAsEnv` (kfp-kubernetes) becomes the
+  pod's environment variables; a missing Secret key stops the pod unless `optional`.
 - KFP's backend has no code for `lifecycle.preCacheCheck` (the TFX ExampleGen driver): it is not
   run (Vertex AI runs it; self-hosted KFP does not).
 
@@ -278,6 +280,8 @@ class Launcher:
       pod_env: the environment a pod gets beyond the image's (storage credentials).
       s3_client: a boto3 S3 client for the launcher's own downloads and uploads.
       task_timeout: seconds each task may run.
+      secrets: the namespace's Kubernetes Secrets (name -> key -> value), for the platform
+        spec's `secretAsEnv`.
     """
 
     def __init__(
@@ -290,10 +294,16 @@ class Launcher:
         pod_env: Mapping[str, str],
         s3_client: object,
         task_timeout: float = 300,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
-        with open(package) as f:
-            self.spec = json_format.ParseDict(yaml.safe_load(f), pipeline_spec_pb2.PipelineSpec())
-        self.package_yaml = yaml.safe_load(package.read_text())
+        documents = list(yaml.safe_load_all(package.read_text()))
+        # A package is the PipelineSpec, then optionally the platform specs (kfp-kubernetes).
+        self.package_yaml = documents[0]
+        self.spec = json_format.ParseDict(self.package_yaml, pipeline_spec_pb2.PipelineSpec())
+        self.platform = {}
+        for document in documents[1:]:
+            self.platform.update(document.get("platforms", {}))
+        self.secrets = dict(secrets or {})
         self.pipeline_root = pipeline_root
         self.work_dir = work_dir
         self.python_bin = python_bin
@@ -467,7 +477,36 @@ class Launcher:
     def _record(self, key: str, artifact: pipeline_spec_pb2.RuntimeArtifact) -> RecordedArtifact:
         return record_artifact(self.mlmd, key, artifact)
 
-    def _environment(self, pod: pathlib.Path) -> dict[str, str]:
+    def _secret_env(self, executor_label: str) -> dict[str, str]:
+        """driver/k8s.go: `secretAsEnv` of the executor's Kubernetes config, as env variables.
+
+        Raises:
+          TaskFailed: a Secret or key that does not exist (the pod would not start:
+            CreateContainerConfigError), unless marked optional.
+        """
+        config = (
+            self.platform.get("kubernetes", {})
+            .get("deploymentSpec", {})
+            .get("executors", {})
+            .get(executor_label, {})
+        )
+        unsupported = set(config) - {"secretAsEnv"}
+        if unsupported:
+            raise Unsupported(f"executor {executor_label}: Kubernetes config {sorted(unsupported)}")
+        env: dict[str, str] = {}
+        for entry in config.get("secretAsEnv", []):
+            secret = self.secrets.get(entry["secretName"])
+            for pair in entry.get("keyToEnv", []):
+                if secret is not None and pair["secretKey"] in secret:
+                    env[pair["envVar"]] = secret[pair["secretKey"]]
+                elif not entry.get("optional", False):
+                    raise TaskFailed(
+                        f"executor {executor_label}: secret {entry['secretName']!r} key "
+                        f"{pair['secretKey']!r} not found (CreateContainerConfigError)"
+                    )
+        return env
+
+    def _environment(self, pod: pathlib.Path, executor_label: str) -> dict[str, str]:
         return {
             "PATH": f"{self.python_bin}:/usr/local/bin:/usr/bin:/bin",
             "HOME": self._in_pod(pod, "/root"),
@@ -477,6 +516,7 @@ class Launcher:
             "KFP_POD_UID": str(uuid.uuid5(uuid.NAMESPACE_URL, pod.name)),
             **self.image_env,
             **self.pod_env,
+            **self._secret_env(executor_label),
         }
 
     def run(self, run_id: str | None = None) -> dict[str, TaskRun]:
@@ -531,7 +571,7 @@ class Launcher:
                     process = subprocess.run(
                         command,
                         cwd=pod,
-                        env=self._environment(pod),
+                        env=self._environment(pod, component.executor_label),
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         timeout=self.task_timeout,

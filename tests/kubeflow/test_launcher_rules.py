@@ -13,6 +13,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from kubeflow.launcher import (
     Launcher,
     RecordedArtifact,
+    TaskFailed,
     Unsupported,
     format_parameter,
     generate_output_uri,
@@ -197,3 +198,39 @@ def test_a_recorded_artifact_keeps_a_schema_title_as_kfp_does():
     recorded = record_artifact(mlmd, "model", artifact)
     assert mlmd == {1: recorded}
     assert recorded.schema == "title: system.Model"
+
+
+def test_a_platform_specs_secret_becomes_the_pods_environment_and_a_missing_key_stops_it(tmp_path):
+    path = _package(tmp_path, ["{{$}}"])
+    spec = yaml.safe_load(path.read_text())
+    platform = {
+        "platforms": {
+            "kubernetes": {
+                "deploymentSpec": {
+                    "executors": {
+                        "exec-a": {
+                            "secretAsEnv": [
+                                {
+                                    "secretName": "creds",
+                                    "keyToEnv": [{"secretKey": "KEY", "envVar": "AWS_KEY"}],
+                                }
+                            ]
+                        }
+                    }
+                }
+            }
+        }
+    }
+    path.write_text(yaml.safe_dump_all([spec, platform]))
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM x\n")
+
+    def launcher(secrets):
+        return Launcher(
+            path, "s3://b/r", tmp_path / "w", pathlib.Path("/usr/bin"), dockerfile, {}, None,
+            secrets=secrets,
+        )  # fmt: skip
+
+    assert launcher({"creds": {"KEY": "v"}})._secret_env("exec-a") == {"AWS_KEY": "v"}
+    with pytest.raises(TaskFailed, match="CreateContainerConfigError"):
+        launcher({"creds": {}}).run("r")

@@ -156,3 +156,37 @@ def test_beam_steps_are_told_the_image_has_tfx_so_they_build_no_tfx_sdist(packag
         args = executor["container"]["args"]
         assert "--setup_file=/opt/tfrelay/setup.py" in args
         assert not any(a.startswith("--sdk_container_image") for a in args)
+
+
+def test_a_step_secret_gives_every_step_the_bucket_credentials_by_kfps_platform_spec(tmp_path):
+    from kfp.client.client import _extract_pipeline_yaml
+
+    path = tmp_path / "with-secret.yaml"
+    assert (
+        pipeline_main(
+            [
+                "compile",
+                f"--output={path}",
+                f"--image={IMAGE}",
+                "--pipeline-root=s3://tfrelay-ci/pipeline-root",
+                "--set=step_secret=bucket-credentials",
+                '--set=step_secret_keys=["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ENDPOINT"]',
+            ]
+        )
+        == 0
+    )
+    # kfp's own client reads the package as the PipelineSpec and a PlatformSpec.
+    document = _extract_pipeline_yaml(str(path))
+    executors = json_format.MessageToDict(document.platform_spec)["platforms"]["kubernetes"][
+        "deploymentSpec"
+    ]["executors"]
+    assert set(executors) == {f"{name}_executor" for name in COMPONENTS}
+    for config in executors.values():
+        (secret_as_env,) = config["secretAsEnv"]
+        assert secret_as_env["secretName"] == "bucket-credentials"
+        assert [k["envVar"] for k in secret_as_env["keyToEnv"]] == [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "S3_ENDPOINT",
+        ]
+    assert document.pipeline_spec.pipeline_info.name == "penguins"
