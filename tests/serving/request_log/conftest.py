@@ -61,7 +61,11 @@ def start_server(
         log_path=tmp_path / "server.log",
         env=env,
     ).start()
-    wait_for_version(server.url, MODEL, version)
+    try:
+        wait_for_version(server.url, MODEL, version)
+    except BaseException:
+        server.stop()  # a server that never served is not left running
+        raise
     return server
 
 
