@@ -136,18 +136,31 @@ class DataPlane:
         Raises:
           ServingError: the model or the batcher rejected the call.
         """
-        outputs = await self.runner.run(handle.servable, signature, inputs, output_keys, api)
-        if self.request_log is not None and self.request_log.enabled:
-            self._log(
-                records.Kind.PREDICT,
-                handle,
-                signature.name,
-                target,
-                request,
-                inputs=inputs,
-                outputs=outputs,
-                output_keys=output_keys,
-            )
+        servable = handle.servable
+        outputs = await self.runner.run(servable, signature, inputs, output_keys, api)
+        log = self.request_log
+        if log is not None and log.enabled:
+            # Written out rather than through _log: Predict is the hot path (0.5 us less per
+            # logged call without the keyword dictionaries).
+            config = log.sample(servable.model_name)
+            if config is not None:
+                log.submit(
+                    records.LoggedCall(
+                        records.Kind.PREDICT,
+                        servable.model_name,
+                        handle.version,
+                        signature.name,
+                        servable.saved_model_tags,
+                        target,
+                        time.time(),
+                        request,
+                        inputs,
+                        (),
+                        outputs,
+                        output_keys,
+                    ),
+                    config,
+                )
         return outputs
 
     async def classify(

@@ -16,6 +16,7 @@ field, for every dtype).
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -41,6 +42,7 @@ _SPEC_VERSION = b"\x12"  # ModelSpec.version = 2, google.protobuf.Int64Value
 _SPEC_SIGNATURE = b"\x1a"  # ModelSpec.signature_name = 3
 _INT64_VALUE = b"\x08"  # Int64Value.value = 1
 _ENTRY_KEY, _ENTRY_VALUE = b"\x0a", b"\x12"  # map entry key = 1, value = 2
+_REQUEST_SPEC, _REQUEST_INPUTS = b"\x0a", b"\x12"  # PredictRequest.model_spec = 1, inputs = 2
 _TENSOR_DTYPE = b"\x08"  # TensorProto.dtype = 1
 _TENSOR_SHAPE = b"\x12"  # TensorProto.tensor_shape = 2
 _TENSOR_CONTENT = bytes([TENSOR_CONTENT_FIELD_NUMBER << 3 | 2])
@@ -88,6 +90,9 @@ def _encoding(entry: TensorType) -> _Encoding:
     )
 
 
+# _ENCODINGS holds native dtypes (others are converted first): on a little-endian machine their
+# bytes are already the wire's.
+_NATIVE_IS_WIRE_ORDER = sys.byteorder == "little"
 _ENCODINGS: dict[np.dtype, _Encoding] = {
     numpy: _encoding(entry) for numpy, entry in BY_NUMPY.items()
 }
@@ -149,7 +154,8 @@ def tensor_bytes(array: np.ndarray, as_tensor_content: bool = False) -> bytes:
     Raises:
       ServingError: INTERNAL for a dtype TensorFlow cannot hold.
     """
-    array = np.asarray(array)
+    if type(array) is not np.ndarray:
+        array = np.asarray(array)
     encoding = _ENCODINGS.get(array.dtype)
     if encoding is None:
         entry = type_of(array)  # a string, a byte-swapped array, or INTERNAL
@@ -175,9 +181,11 @@ def tensor_bytes(array: np.ndarray, as_tensor_content: bool = False) -> bytes:
             payload = b"".join([varint(value) for value in flat.tolist()])
         else:
             payload = varints(_as_varint_words(flat, encoding.half))
+    elif _NATIVE_IS_WIRE_ORDER:
+        payload = array.tobytes()  # native order is the wire's: no conversion call (0.08 us)
     else:
-        payload = array.astype(encoding.little_endian, copy=False).tobytes()
-    return head + _delimited(encoding.tag, payload)
+        payload = array.astype(encoding.little_endian).tobytes()
+    return head + encoding.tag + varint(len(payload)) + payload
 
 
 def _as_bytes(value: object) -> bytes:
@@ -201,10 +209,9 @@ def predict_response(
     """A serialized PredictResponse with the given ModelSpec and `outputs[key]` for each key."""
     parts = []
     for key in keys:
-        entry = _entry_key(key) + _delimited(
-            _ENTRY_VALUE, tensor_bytes(outputs[key], as_tensor_content)
-        )
-        parts.append(_delimited(_RESPONSE_OUTPUTS, entry))
+        tensor = tensor_bytes(outputs[key], as_tensor_content)
+        entry = _entry_key(key) + _ENTRY_VALUE + varint(len(tensor)) + tensor
+        parts += (_RESPONSE_OUTPUTS, varint(len(entry)), entry)
     parts.append(_model_spec(model_name, version, signature_name))
     return b"".join(parts)
 
@@ -223,6 +230,11 @@ def _model_spec(model_name: str, version: int, signature_name: str) -> bytes:
     return _delimited(_RESPONSE_MODEL_SPEC, spec)
 
 
+# Length-delimited tags of the first field numbers, built once (field() runs several times per
+# request log record).
+_FIELD_TAGS = [varint(number << 3 | 2) for number in range(16)]
+
+
 def field(number: int, payload: bytes) -> bytes:
     """A length-delimited field (wire type 2): its tag, the payload's length, the payload.
 
@@ -233,7 +245,8 @@ def field(number: int, payload: bytes) -> bytes:
     Returns:
       The field's bytes, to concatenate into a message (concatenation merges, as protobuf does).
     """
-    return _delimited(varint(number << 3 | 2), payload)
+    tag = _FIELD_TAGS[number] if number < len(_FIELD_TAGS) else varint(number << 3 | 2)
+    return tag + varint(len(payload)) + payload
 
 
 @functools.lru_cache(maxsize=1024)
@@ -275,7 +288,9 @@ def predict_request(spec: bytes, inputs: Mapping[str, np.ndarray]) -> bytes:
     Raises:
       ServingError: INTERNAL for a dtype TensorFlow cannot hold.
     """
-    parts = [field(1, spec)]
+    parts = [_REQUEST_SPEC, varint(len(spec)), spec]
     for key, array in inputs.items():
-        parts.append(field(2, _entry_key(key) + _delimited(_ENTRY_VALUE, tensor_bytes(array))))
+        tensor = tensor_bytes(array)
+        entry = _entry_key(key) + _ENTRY_VALUE + varint(len(tensor)) + tensor
+        parts += (_REQUEST_INPUTS, varint(len(entry)), entry)
     return b"".join(parts)

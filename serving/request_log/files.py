@@ -97,24 +97,38 @@ class LogFiles:
         self._records = 0
         self._size = 0
 
-    def write(self, framed: bytes) -> None:
-        """Appends one framed record, opening a file first if none is open and rotating after.
+    def write(self, chunks: list[tuple[bytes, int]]) -> None:
+        """Appends chunks of framed records, opening a file first if none is open and closing it
+        once it holds `max_bytes` (a file may pass it by its last chunk; consecutive chunks go out
+        in one write call).
+
+        Args:
+          chunks: (framed records, how many), in order.
 
         Raises:
-          OSError: the local file could not be opened or written (the caller counts the record
+          OSError: the local file could not be opened or written (the caller counts the records
             as lost; the next write tries a new file).
         """
-        if self._file is None:
-            self._open()
-        try:
-            self._file.write(framed)
-        except OSError:
-            self._abandon()
-            raise
-        self._records += 1
-        self._size += len(framed)
-        if self._size >= self._policy.max_bytes:
-            self.close()
+        start = 0
+        while start < len(chunks):
+            if self._file is None:
+                self._open()
+            room = self._policy.max_bytes - self._size
+            end, taken, records = start, 0, 0
+            while end < len(chunks) and (taken < room or end == start):
+                taken += len(chunks[end][0])
+                records += chunks[end][1]
+                end += 1
+            try:
+                self._file.write(b"".join(data for data, _ in chunks[start:end]))
+            except OSError:
+                self._abandon()
+                raise
+            self._records += records
+            self._size += taken
+            if self._size >= self._policy.max_bytes:
+                self.close()
+            start = end
 
     def rotate_if_due(self) -> None:
         """Closes the open file when it is older than the policy allows."""

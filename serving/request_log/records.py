@@ -33,8 +33,6 @@ _REQUEST, _RESPONSE = 1, 2
 _INPUT = 2
 _EXAMPLE_LIST = 1  # Input.example_list
 _EXAMPLES = 1  # ExampleList.examples
-# What the queue bound counts for an element of an object (string) array beyond its bytes.
-_OBJECT_ELEMENT_BYTES = 64
 
 
 class Kind(enum.Enum):
@@ -82,19 +80,9 @@ class LoggedCall:
     results: Sequence = ()
     tasks: Sequence = ()
 
-    def held_bytes(self) -> int:
-        """About how much memory the call keeps alive while it waits in the queue (on the
-        request path: 0.4 us for a one-input Predict)."""
-        total = 512
-        for example in self.examples:
-            total += len(example)
-        for array in (*self.inputs.values(), *self.outputs.values()):
-            # An object (string) array's nbytes counts its pointers, not the strings.
-            total += array.nbytes if array.dtype.kind != "O" else array.size * _OBJECT_ELEMENT_BYTES
-        return total
 
-
-def _log_metadata(call: LoggedCall, config: RequestLogConfig) -> bytes:
+def log_metadata(call: LoggedCall, config: RequestLogConfig) -> bytes:
+    """The serialized LogMetadata of a call (cached per model version, signature and second)."""
     return _metadata_bytes(
         call.model_name,
         call.version,
@@ -188,6 +176,6 @@ def prediction_log(call: LoggedCall, config: RequestLogConfig) -> bytes:
       ServingError: INTERNAL for an output dtype TensorFlow cannot hold (not logged).
     """
     body = wire.field(_REQUEST, _request_bytes(call)) + wire.field(_RESPONSE, _response_bytes(call))
-    return wire.field(_LOG_METADATA, _log_metadata(call, config)) + wire.field(
+    return wire.field(_LOG_METADATA, log_metadata(call, config)) + wire.field(
         _LOG_FIELD[call.kind], body
     )

@@ -13,6 +13,8 @@ import struct
 import google_crc32c
 
 _MASK_DELTA = 0xA282EAD8
+LENGTH = struct.Struct("<Q")  # a record's length field
+CRC = struct.Struct("<I")  # a masked CRC field
 
 
 def masked_crc(data: bytes) -> int:
@@ -38,12 +40,5 @@ def frame(record: bytes) -> bytes:
     Returns:
       Length, its checksum, the record and its checksum.
     """
-    length = struct.pack("<Q", len(record))
-    return b"".join(
-        (
-            length,
-            struct.pack("<I", masked_crc(length)),
-            record,
-            struct.pack("<I", masked_crc(record)),
-        )
-    )
+    length = LENGTH.pack(len(record))
+    return b"".join((length, CRC.pack(masked_crc(length)), record, CRC.pack(masked_crc(record))))
