@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import pathlib
 import subprocess
 import sys
@@ -69,11 +70,29 @@ class Run:
 
 
 def run_models(capsys, *argv: str) -> Run:
-    """Runs `tfrelay models ARGV` in this process (its real `main`)."""
+    """Runs `tfrelay models ARGV` in this process (its real `main`).
+
+    `main` sets up logging as a command line does (a root handler, quieter storage loggers);
+    that is undone afterwards, or the storage layer's warnings would be missing from every later
+    test in the session (test_hanging_list waits for "Storage is slow").
+    """
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in _QUIETED}
     capsys.readouterr()
-    code = models_cli.main(list(argv))
+    try:
+        code = models_cli.main(list(argv))
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
     captured = capsys.readouterr()
     return Run(code, captured.out, captured.err)
+
+
+# The loggers models_cli.main quiets.
+_QUIETED = (*models_cli._NOISY_LOGGERS, "tfrelay.serving.storage.calls")
 
 
 def run_tfrelay(env: dict[str, str], *argv: str, timeout: float = 120) -> Run:
