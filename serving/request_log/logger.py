@@ -1,10 +1,10 @@
 """The request log (TF Serving's ServerRequestLogger): which calls are sampled, a bounded queue of
 encoded records, and one writer thread that appends them to rotated TFRecord files.
 
-Logging never fails a request and adds nothing to its latency. The request path does a dict
-lookup and a random draw (`sample`); a sampled call is encoded after its answer has been handed
-to the transport (`loop.call_soon`: on the event loop, between requests), and the framed record
-joins a queue bounded in bytes (`--request_log_max_queued_bytes`; past it a record is dropped
+Logging never fails a request and adds little to its latency. The request path does a dict
+lookup and a random draw (`sample`) and appends a sampled call to a list (`submit_predict`: a
+tuple). Sampled calls are encoded in batches on the event loop, between requests
+(`loop.call_later`), and each framed record joins a queue bounded in bytes (`--request_log_max_queued_bytes`; past it a record is dropped
 and counted, the request is never held). The writer thread only writes: it wakes every
 _FLUSH_SECONDS (or when the queue passes _WAKE_BYTES) and appends each file's batch in one
 call, which releases the GIL for the system call.
@@ -26,8 +26,11 @@ import os
 import random
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from tfrelay.serving.core.thread_priority import lower_thread_priority
 from tfrelay.serving.metrics import ServingMetrics
@@ -71,6 +74,7 @@ class RequestLogger:
       options: limits and rotation.
       metrics: where records, drops and files are counted (None: not counted).
       draw: a uniform random number in [0, 1) per call (tests give a fixed sequence).
+      clock: seconds since the epoch, stamped on `submit_predict`'s records when encoded.
     """
 
     def __init__(
@@ -78,10 +82,12 @@ class RequestLogger:
         options: RequestLogOptions,
         metrics: ServingMetrics | None = None,
         draw: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._options = options
         self._metrics = metrics
         self._draw = draw
+        self._clock = clock
         # Replaced whole by `update`: the request path reads it without a lock.
         self._configs: Mapping[str, RequestLogConfig] = {}
         # Whether any model logs requests (read on every call: a plain attribute).
@@ -90,8 +96,11 @@ class RequestLogger:
         self._queue: dict[str, list[batch_encoding.Chunk]] = {}
         self._queued_bytes = 0
         self._encoder = batch_encoding.BatchEncoder()
-        # Sampled calls waiting for the event loop's next turn (touched on the loop only).
-        self._pending: list[tuple[records.LoggedCall, RequestLogConfig]] = []
+        # Sampled calls waiting for the event loop's next turn (touched on the loop only): whole
+        # calls, and Predict calls as the request path handed them over.
+        self._pending: list[records.LoggedCall] = []
+        self._pending_predicts: list[batch_encoding.PredictEntry] = []
+        self._pending_count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -131,40 +140,72 @@ class RequestLogger:
             return None
         return config
 
-    def submit(self, call: records.LoggedCall, config: RequestLogConfig) -> None:
+    def submit_predict(
+        self,
+        config: RequestLogConfig,
+        model_name: str,
+        version: int,
+        signature_name: str,
+        saved_model_tags: tuple[str, ...],
+        target: tuple[int | None, str | None],
+        request: object | None,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Mapping[str, np.ndarray],
+        output_keys: Sequence[str],
+    ) -> None:
+        """Logs a sampled Predict call (the data plane's hot path; the arguments as
+        `LoggedCall`'s): one tuple appended, everything else done in the batch
+        (`batch_encoding.PredictEntry`)."""
+        entry = (
+            config, model_name, version, signature_name, saved_model_tags, target, request,
+            inputs, outputs, output_keys,
+        )  # fmt: skip
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._enqueue([], [entry])
+            return
+        self._pending_predicts.append(entry)
+        self._count_pending(loop)
+
+    def submit(self, call: records.LoggedCall) -> None:
         """Logs a sampled call: encoded once the event loop is done with the current request
         (or at once off the loop), then queued for the writer unless the queue is full.
 
         Args:
-          call: the call, holding references to its (no longer mutated) inputs and outputs.
-          config: its model's logging config (from `sample`).
+          call: the call, holding references to its (no longer mutated) inputs and outputs, and
+            the config `sample` returned.
         """
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._encode(call, config)
+            self._enqueue([call], [])
             return
+        self._pending.append(call)
+        self._count_pending(loop)
+
+    def _count_pending(self, loop: asyncio.AbstractEventLoop) -> None:
         # One loop callback, _ENCODE_DELAY_SECONDS later, encodes every call logged meanwhile:
-        # the batch encoder's cost is mostly per batch (a template fill is a few numpy calls),
-        # so at 20k requests/s a batch of ~100 costs ~1 us per call where one call per batch
-        # cost 11 us. A burst past _ENCODE_AT_ONCE calls is encoded at the loop's next turn.
-        pending = self._pending
-        pending.append((call, config))
-        if len(pending) == 1:
+        # a template fill is a few numpy calls per batch, so at 20k requests/s a batch of ~100
+        # costs ~1 us of CPU per call where one call per batch cost 11 us. A burst past
+        # _ENCODE_AT_ONCE calls is encoded at the loop's next turn.
+        self._pending_count += 1
+        if self._pending_count == 1:
             self._timer = loop.call_later(_ENCODE_DELAY_SECONDS, self._encode_pending)
-        elif len(pending) == _ENCODE_AT_ONCE:
+        elif self._pending_count == _ENCODE_AT_ONCE:
             self._timer.cancel()
             loop.call_soon(self._encode_pending)
 
     def _encode_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        self._enqueue(pending)
+        calls, self._pending = self._pending, []
+        predicts, self._pending_predicts = self._pending_predicts, []
+        self._pending_count = 0
+        self._enqueue(calls, predicts)
 
-    def _encode(self, call: records.LoggedCall, config: RequestLogConfig) -> None:
-        self._enqueue([(call, config)])
-
-    def _enqueue(self, calls: list[tuple[records.LoggedCall, RequestLogConfig]]) -> None:
-        chunks, failed = self._encoder.encode(calls)
+    def _enqueue(
+        self, calls: list[records.LoggedCall], predicts: list[batch_encoding.PredictEntry]
+    ) -> None:
+        chunks, failed = self._encoder.encode(calls, predicts, int(self._clock()))
         for model_name, err in failed:
             logger.debug("Not logging a %s call: %s", model_name, err)
             self._count_drop(model_name, "encode_error")
@@ -185,7 +226,7 @@ class RequestLogger:
     def close(self) -> None:
         """Writes what is queued, closes and publishes every file, and stops the writer (call
         once the event loop has stopped: calls it had not encoded yet are encoded here)."""
-        if self._pending:
+        if self._pending_count:
             self._encode_pending()
         with self._wake:
             self._closing = True

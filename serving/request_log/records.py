@@ -49,13 +49,15 @@ class LoggedCall:
     """One sampled, successful call, as the data plane hands it to the log.
 
     Attributes:
+      config: the logging config that sampled it (where it goes, the sampling rate it records).
       kind: the API.
       model_name: the model.
       version: the version that answered.
       signature_name: the signature that ran ("" for MultiInference).
       saved_model_tags: the version's MetaGraph tags.
       target: (version, label) as the request addressed them (for REST's ModelSpec).
-      timestamp: seconds since the epoch when the call finished.
+      timestamp_secs: whole seconds since the epoch when the call finished (LogMetadata's
+        resolution; an int so that calls of one second share a template key).
       request: the request message as received (gRPC), or None (REST).
       inputs: Predict's decoded inputs (REST), {alias: array}.
       examples: Classify/Regress/MultiInference serialized tf.Examples (REST).
@@ -65,13 +67,14 @@ class LoggedCall:
       tasks: MultiInference's InferenceTasks (from the request).
     """
 
+    config: RequestLogConfig
     kind: Kind
     model_name: str
     version: int
     signature_name: str
-    saved_model_tags: Sequence[str]
+    saved_model_tags: tuple[str, ...]
     target: tuple[int | None, str | None]
-    timestamp: float
+    timestamp_secs: int
     request: object | None = None
     inputs: Mapping[str, np.ndarray] = field(default_factory=dict)
     examples: Sequence[bytes] = ()
@@ -81,15 +84,15 @@ class LoggedCall:
     tasks: Sequence = ()
 
 
-def log_metadata(call: LoggedCall, config: RequestLogConfig) -> bytes:
+def log_metadata(call: LoggedCall) -> bytes:
     """The serialized LogMetadata of a call (cached per model version, signature and second)."""
     return _metadata_bytes(
         call.model_name,
         call.version,
         call.signature_name,
         tuple(call.saved_model_tags),
-        config.sampling_rate,
-        int(call.timestamp),
+        call.config.sampling_rate,
+        call.timestamp_secs,
     )
 
 
@@ -162,12 +165,11 @@ _LOG_FIELD = {
 }
 
 
-def prediction_log(call: LoggedCall, config: RequestLogConfig) -> bytes:
+def prediction_log(call: LoggedCall) -> bytes:
     """The serialized PredictionLog of a call.
 
     Args:
-      call: the logged call.
-      config: the model's logging config (its sampling rate goes into the metadata).
+      call: the logged call (its config's sampling rate goes into the metadata).
 
     Returns:
       The record's bytes (`prediction_log_pb2.PredictionLog.FromString` reads them).
@@ -176,6 +178,4 @@ def prediction_log(call: LoggedCall, config: RequestLogConfig) -> bytes:
       ServingError: INTERNAL for an output dtype TensorFlow cannot hold (not logged).
     """
     body = wire.field(_REQUEST, _request_bytes(call)) + wire.field(_RESPONSE, _response_bytes(call))
-    return wire.field(_LOG_METADATA, log_metadata(call, config)) + wire.field(
-        _LOG_FIELD[call.kind], body
-    )
+    return wire.field(_LOG_METADATA, log_metadata(call)) + wire.field(_LOG_FIELD[call.kind], body)

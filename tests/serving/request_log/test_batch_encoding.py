@@ -20,15 +20,20 @@ fixed_dtypes = st.sampled_from([np.float32, np.float64, np.complex64]).map(np.dt
 any_dtypes = st.sampled_from([np.float32, np.float64, np.int64, np.int32, np.bool_]).map(np.dtype)
 
 
-def _call(inputs, outputs, target=(None, None), timestamp=1_796_000_000.0) -> LoggedCall:
+def _call(inputs, outputs, target=(None, None), timestamp=1_796_000_000) -> LoggedCall:
     return LoggedCall(
-        Kind.PREDICT, "m", 3, "serving_default", ("serve",), target, timestamp,
+        CONFIG, Kind.PREDICT, "m", 3, "serving_default", ("serve",), target, timestamp,
         inputs=inputs, outputs=outputs, output_keys=sorted(outputs),
     )  # fmt: skip
 
 
+def _encode(encoder: batch_encoding.BatchEncoder, calls: list[LoggedCall]):
+    """As the logger does for calls handed over whole (`submit`)."""
+    return encoder.encode(calls)
+
+
 def _generic(calls) -> bytes:
-    return b"".join(tfrecord.frame(prediction_log(call, CONFIG)) for call in calls)
+    return b"".join(tfrecord.frame(prediction_log(call)) for call in calls)
 
 
 @settings(max_examples=60, deadline=None)
@@ -47,7 +52,7 @@ def test_a_batch_of_one_layout_is_the_generic_bytes_call_by_call(
         x = data.draw(hnp.arrays(dtype, shape))
         y = data.draw(hnp.arrays(out_dtype, shape))
         calls.append(_call({"x": x, "b": x.reshape(-1)[:1]}, {"y": y, "z": x}))
-    chunks, failed = batch_encoding.BatchEncoder().encode([(c, CONFIG) for c in calls])
+    chunks, failed = _encode(batch_encoding.BatchEncoder(), calls)
     assert failed == []
     got = {}
     for chunk in chunks:
@@ -72,22 +77,34 @@ def test_mixed_layouts_group_and_tensorflow_reads_every_record(tmp_path):
         _call({"x": np.array([b"s"], dtype=object)}, {"y": one}),  # strings: the generic path
         _call({"x": one * 5}, {"y": one * 6}),
     ]
-    chunks, _ = encoder.encode([(c, CONFIG) for c in calls])
+    chunks, _ = _encode(encoder, calls)
     assert sorted(c.records for c in chunks) == [1, 1, 1, 2]
     path = tmp_path / "log.tfrecord"
     path.write_bytes(b"".join(c.data for c in chunks))
-    expected = {tfrecord.frame(prediction_log(c, CONFIG))[12:-4] for c in calls}
+    expected = {tfrecord.frame(prediction_log(c))[12:-4] for c in calls}
     assert {r.numpy() for r in tf.data.TFRecordDataset(str(path))} == expected
     # The templates are reused: a second batch of the first layout is the generic bytes too.
     again = [_call({"x": one * 7}, {"y": one * 8})]
-    (chunk,), _ = encoder.encode([(c, CONFIG) for c in again])
+    (chunk,), _ = _encode(encoder, again)
     assert chunk.data == _generic(again)
 
 
 def test_templates_are_bounded():
     encoder = batch_encoding.BatchEncoder()
     for i in range(batch_encoding.MAX_TEMPLATES + 10):
-        encoder.encode(
-            [(_call({"x": np.ones(i + 1, np.float32)}, {"y": np.ones(1, np.float32)}), CONFIG)]
-        )
+        _encode(encoder, [_call({"x": np.ones(i + 1, np.float32)}, {"y": np.ones(1, np.float32)})])
     assert len(encoder._templates) == batch_encoding.MAX_TEMPLATES
+
+
+def test_calls_a_template_cannot_take_are_left_to_the_generic_path():
+    one = np.array([1.0], np.float32)
+    calls = [
+        _call({"x": np.zeros((0, 3), np.float32)}, {"y": one}),  # no values: no slot
+        _call({"x": one.astype(">f4")}, {"y": one}),  # not the wire's byte order
+        _call({"x": np.array([b"s"], dtype=object)}, {"y": one}),  # strings vary in length
+        _call({"x": one}, {"y": np.array([3], np.int64)}),  # varints vary in length
+    ]
+    chunks, failed = _encode(batch_encoding.BatchEncoder(), calls)
+    assert failed == []
+    assert [c.records for c in chunks] == [1] * len(calls)  # one generic record each
+    assert b"".join(c.data for c in chunks) == _generic(calls)

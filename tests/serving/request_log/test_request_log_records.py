@@ -26,7 +26,15 @@ CONFIG = RequestLogConfig("/tmp/unused", 0.25)
 
 def _call(kind: Kind, **content) -> LoggedCall:
     return LoggedCall(
-        kind, "m", 7, "serving_default", ("serve",), (None, "stable"), 1_796_000_000.5, **content
+        CONFIG,
+        kind,
+        "m",
+        7,
+        "serving_default",
+        ("serve",),
+        (None, "stable"),
+        1_796_000_000,
+        **content,
     )
 
 
@@ -52,9 +60,7 @@ def test_a_rest_predict_call_logs_the_request_tf_servings_rest_handler_builds():
     inputs = {"x": np.array([[1.0], [2.0]], np.float32), "s": np.array([b"a"], dtype=object)}
     outputs = {"y": np.array([[2.5], [3.0]], np.float32)}
     log = prediction_log_pb2.PredictionLog.FromString(
-        prediction_log(
-            _call(Kind.PREDICT, inputs=inputs, outputs=outputs, output_keys=["y"]), CONFIG
-        )
+        prediction_log(_call(Kind.PREDICT, inputs=inputs, outputs=outputs, output_keys=["y"]))
     )
     assert log.WhichOneof("log_type") == "predict_log"
     assert log.log_metadata.model_spec.name == "m"
@@ -85,7 +91,7 @@ def test_a_grpc_call_logs_its_request_as_received():
         outputs={"y": np.array([2.5, 3.0], np.float32)},
         output_keys=["y"],
     )
-    log = prediction_log_pb2.PredictionLog.FromString(prediction_log(call, CONFIG))
+    log = prediction_log_pb2.PredictionLog.FromString(prediction_log(call))
     assert log.predict_log.request == request
 
 
@@ -95,10 +101,7 @@ def test_rest_classify_and_regress_calls_log_tf_servings_request_and_response_pr
     examples = [example.SerializeToString()] * 2
     classify = prediction_log_pb2.PredictionLog.FromString(
         prediction_log(
-            _call(
-                Kind.CLASSIFY, examples=examples, results=[[Class(b"a", 0.5)], [Class(b"", 1.0)]]
-            ),
-            CONFIG,
+            _call(Kind.CLASSIFY, examples=examples, results=[[Class(b"a", 0.5)], [Class(b"", 1.0)]])
         )
     )
     expected_input = input_pb2.Input()
@@ -113,7 +116,7 @@ def test_rest_classify_and_regress_calls_log_tf_servings_request_and_response_pr
     expected.result.classifications.add().classes.add(score=1.0)
     assert classify.classify_log.response == expected
     regress = prediction_log_pb2.PredictionLog.FromString(
-        prediction_log(_call(Kind.REGRESS, examples=examples, results=[3.0, 3.5]), CONFIG)
+        prediction_log(_call(Kind.REGRESS, examples=examples, results=[3.0, 3.5]))
     )
     assert isinstance(regress.regress_log.request, regression_pb2.RegressionRequest)
     assert [r.value for r in regress.regress_log.response.result.regressions] == [3.0, 3.5]
