@@ -5,15 +5,19 @@
 - the response cache (`--response_cache_mb`): a repeated-request load (the same body every
   time, as every throughput point sends) with the cache against without it.
 
-Each arm is a fresh server on the same model. A round runs every arm once, in the order off,
-request log, cache, and the next round in the reverse order, so the request log always runs next
-to an "off" run. A feature's ratio is the median over the rounds of its run against that round's
-"off" run: the machine's drift (this VM's throughput moves by 5-10% from one minute to the next,
-and by 20% now and then) falls on both runs of a pair, and the median drops the pair it split.
+One server per arm, all started first on the same core and the same model; then the load goes to
+each in turn in short slices (off, request log, cache; the next slice in the reverse order), so
+a slice of the request log always runs right next to one of "off". A feature's ratio is the
+median over the slices of its throughput against that of the "off" slice beside it. Why slices:
+this VM's throughput drifts by 5-10% from one half-minute to the next, and by 20% now and then;
+whole runs of 18 s per arm split such drifts across a pair (medians of 0.89-0.94x over five
+rounds for the same code), slices of a few seconds seldom do. An idle server costs the loaded
+one nothing measurable (its pollers and the log's writer wake a few times a second).
 """
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import shutil
 import statistics
@@ -24,7 +28,7 @@ from benchmarks.config import BenchConfig
 from benchmarks.servers import Server, metric_sum, scrape, start_tfrelay, wait_available
 
 MODEL = "half_plus_two"
-ROUNDS = 5
+SLICES = 10
 START_TIMEOUT = 120.0
 
 
@@ -37,45 +41,29 @@ def _model_config(path: pathlib.Path, base_path: pathlib.Path, logging: str = ""
     return path
 
 
-def _measure(server: Server, body: pathlib.Path, config: BenchConfig, concurrency: int) -> dict:
-    def run(seconds: float) -> loadgen.LoadResult:
-        url = server.predict_url(MODEL)
-        if config.rest_loadgen == "wrk":
-            return loadgen.wrk(url, body, concurrency, seconds, config.load_cpu)
-        return loadgen.h2load(
-            url,
-            body,
-            concurrency,
-            seconds,
-            config.load_cpu,
-            headers=loadgen.JSON_HEADERS,
-            http1=True,
-        )
-
-    if config.warmup > 0:
-        run(config.warmup)
-    return run(config.duration).as_dict()
+def _load(server: Server, body: pathlib.Path, config: BenchConfig, seconds: float) -> dict:
+    url = server.predict_url(MODEL)
+    concurrency = max(config.concurrency)
+    if config.rest_loadgen == "wrk":
+        return loadgen.wrk(url, body, concurrency, seconds, config.load_cpu).as_dict()
+    return loadgen.h2load(
+        url,
+        body,
+        concurrency,
+        seconds,
+        config.load_cpu,
+        headers=loadgen.JSON_HEADERS,
+        http1=True,
+    ).as_dict()
 
 
-def _arm(
-    name: str, flags: list[str], body: pathlib.Path, config: BenchConfig, concurrency: int
-) -> dict[str, Any]:
-    log = config.log_dir / f"features-{name}.log"
-    with start_tfrelay(flags, log, config.server_cpu, config.work_dir) as server:
-        wait_available(server, MODEL, None, START_TIMEOUT)
-        point = _measure(server, body, config, concurrency)
-        samples = scrape(server)
-        point["logged"] = metric_sum(samples, ":tfrelay:serving:request_log_records")
-        point["log_dropped"] = metric_sum(samples, ":tfrelay:serving:request_log_dropped")
-        point["cache_hits"] = metric_sum(samples, ":tfrelay:serving:response_cache_hits")
-    print(
-        f"  features {name:13} c={concurrency:<3} {point['rps']:9.1f} req/s  "
-        f"p50 {point['p50_ms']:6.2f} ms  p99 {point['p99_ms']:6.2f} ms  failed {point['failed']}"
-        f"  logged {point['logged']:.0f} dropped {point['log_dropped']:.0f}"
-        f"  cache hits {point['cache_hits']:.0f}",
-        flush=True,
-    )
-    return point
+def _counters(server: Server) -> dict[str, float]:
+    samples = scrape(server)
+    return {
+        "logged": metric_sum(samples, ":tfrelay:serving:request_log_records"),
+        "log_dropped": metric_sum(samples, ":tfrelay:serving:request_log_dropped"),
+        "cache_hits": metric_sum(samples, ":tfrelay:serving:response_cache_hits"),
+    }
 
 
 def _mean(points: list[dict[str, Any]], key: str) -> float:
@@ -83,8 +71,8 @@ def _mean(points: list[dict[str, Any]], key: str) -> float:
 
 
 def _paired_ratio(points: dict[str, list[dict[str, Any]]], arm: str) -> tuple[float, list[float]]:
-    """The median over rounds of arm's throughput against the same round's "off" run, and the
-    per-round ratios."""
+    """The median over slices of arm's throughput against the same slice's "off" run, and the
+    per-slice ratios."""
     ratios = [
         on["rps"] / off["rps"] if off["rps"] else 0.0
         for on, off in zip(points[arm], points["off"], strict=True)
@@ -97,8 +85,8 @@ def run(config: BenchConfig) -> dict[str, Any]:
 
     Returns:
       {"concurrency", "arms": {arm: [points]}, "rps": {arm: mean}, "logging_ratio",
-      "cache_ratio" (medians of the per-round ratios), "logging_ratios", "cache_ratios",
-      "failed"}.
+      "cache_ratio" (medians of the per-slice ratios), "logging_ratios", "cache_ratios",
+      "counters": {arm: {"logged", "log_dropped", "cache_hits"}}, "failed"}.
     """
     case = models.prepare([MODEL], config.work_dir)[MODEL]
     concurrency = max(config.concurrency)
@@ -123,12 +111,34 @@ def run(config: BenchConfig) -> dict[str, Any]:
             *config.tfrelay_flags,
         ],
     }
+    slice_seconds = max(1.0, config.duration / 4)
     points: dict[str, list[dict[str, Any]]] = {name: [] for name in arms}
-    print(f"features: request log and response cache, {ROUNDS} rounds", flush=True)
-    for round_index in range(ROUNDS):
-        order = list(arms) if round_index % 2 == 0 else list(reversed(arms))
-        for name in order:
-            points[name].append(_arm(name, arms[name], body, config, concurrency))
+    print(
+        f"features: request log and response cache, {SLICES} slices of {slice_seconds:.1f} s",
+        flush=True,
+    )
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for name, flags in arms.items():
+            log = config.log_dir / f"features-{name}.log"
+            servers[name] = stack.enter_context(
+                start_tfrelay(flags, log, config.server_cpu, config.work_dir)
+            )
+        for server in servers.values():
+            wait_available(server, MODEL, None, START_TIMEOUT)
+            if config.warmup > 0:
+                _load(server, body, config, config.warmup)
+        for index in range(SLICES):
+            order = list(arms) if index % 2 == 0 else list(reversed(arms))
+            for name in order:
+                points[name].append(_load(servers[name], body, config, slice_seconds))
+            print(
+                f"  features slice {index + 1:2}  "
+                + "  ".join(f"{name} {points[name][-1]['rps']:8.1f}" for name in arms)
+                + " req/s",
+                flush=True,
+            )
+        counters = {name: _counters(server) for name, server in servers.items()}
     rps = {name: _mean(p, "rps") for name, p in points.items()}
     logging_ratio, logging_ratios = _paired_ratio(points, "request_log")
     cache_ratio, cache_ratios = _paired_ratio(points, "response_cache")
@@ -137,19 +147,23 @@ def run(config: BenchConfig) -> dict[str, Any]:
         + " ".join(f"{r:.2f}" for r in logging_ratios)
         + f" (median {logging_ratio:.2f}); response cache "
         + " ".join(f"{r:.2f}" for r in cache_ratios)
-        + f" (median {cache_ratio:.2f})",
+        + f" (median {cache_ratio:.2f}); logged {counters['request_log']['logged']:.0f}, "
+        f"dropped {counters['request_log']['log_dropped']:.0f}, "
+        f"cache hits {counters['response_cache']['cache_hits']:.0f}",
         flush=True,
     )
     return {
         "model": MODEL,
         "concurrency": concurrency,
-        "rounds": ROUNDS,
+        "slices": SLICES,
+        "slice_seconds": slice_seconds,
         "arms": points,
         "rps": rps,
         "logging_ratio": logging_ratio,
         "logging_ratios": logging_ratios,
         "cache_ratio": cache_ratio,
         "cache_ratios": cache_ratios,
+        "counters": counters,
         "failed": sum(p["failed"] for arm in points.values() for p in arm),
-        "log_dropped": sum(p["log_dropped"] for p in points["request_log"]),
+        "log_dropped": counters["request_log"]["log_dropped"],
     }

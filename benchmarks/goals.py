@@ -233,10 +233,10 @@ def _polling_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _rounds(features: dict[str, Any], key: str) -> str:
-    """The per-round ratios, for the report ("rounds ?" in results from before they were kept)."""
+def _slices(features: dict[str, Any], key: str) -> str:
+    """The per-slice ratios, for the report ("?" in results from before they were kept)."""
     ratios = features.get(key)
-    return "rounds " + (" ".join(f"{r:.2f}" for r in ratios) if ratios else "?")
+    return "slices " + (" ".join(f"{r:.2f}" for r in ratios) if ratios else "?")
 
 
 def _feature_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -249,16 +249,16 @@ def _feature_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         _goal(
             logging_name,
-            "ratio >= 0.9 (issue 16; median of paired rounds)",
-            f"{features['logging_ratio']:.2f}x ({_rounds(features, 'logging_ratios')}; "
+            "ratio >= 0.9 (issue 16; median of paired slices)",
+            f"{features['logging_ratio']:.2f}x ({_slices(features, 'logging_ratios')}; "
             f"{rps['request_log']:.0f} vs {rps['off']:.0f} req/s, c={features['concurrency']}, "
             f"{features['log_dropped']:.0f} records dropped)",
             features["logging_ratio"] >= 0.9 and features["failed"] == 0,
         ),
         _goal(
             cache_name,
-            "ratio >= 1.0 (median of paired rounds)",
-            f"{features['cache_ratio']:.2f}x ({_rounds(features, 'cache_ratios')}; "
+            "ratio >= 1.0 (median of paired slices)",
+            f"{features['cache_ratio']:.2f}x ({_slices(features, 'cache_ratios')}; "
             f"{rps['response_cache']:.0f} vs {rps['off']:.0f} req/s)",
             features["cache_ratio"] >= 1.0 and features["failed"] == 0,
         ),

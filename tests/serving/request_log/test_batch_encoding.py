@@ -65,6 +65,38 @@ def test_a_batch_of_one_layout_is_the_generic_bytes_call_by_call(
         assert chunk.data == _generic(calls)
     else:
         assert b"".join(c.data for c in chunks) == _generic(calls)
+    # The same calls as the request path hands them over (a run of one client: the columns path).
+    chunks, failed = batch_encoding.BatchEncoder().encode(
+        [], [_entry(call) for call in calls], calls[0].timestamp_secs
+    )
+    assert failed == []
+    assert b"".join(c.data for c in chunks) == _generic(calls)
+
+
+def _entry(call: LoggedCall) -> batch_encoding.PredictEntry:
+    return (
+        call.config, call.model_name, call.version, call.signature_name, call.saved_model_tags,
+        call.target, call.request, call.inputs, call.outputs, call.output_keys,
+    )  # fmt: skip
+
+
+def test_entries_of_mixed_shapes_and_targets_are_the_generic_bytes():
+    one, two = np.ones((1, 2), np.float32), np.ones((2, 2), np.float32)
+    calls = [
+        _call({"x": one}, {"y": one}),
+        _call({"x": two}, {"y": two}),  # the run's shapes differ: grouped one by one
+        _call({"x": one * 3}, {"y": one}, target=(None, "stable")),  # a run of its own
+        _call({"x": one * 4}, {"y": one}),
+    ]
+    chunks, failed = batch_encoding.BatchEncoder().encode(
+        [], [_entry(call) for call in calls], calls[0].timestamp_secs
+    )
+    assert failed == []
+    assert sorted(c.records for c in chunks) == [1, 1, 2]
+    framed = b"".join(c.data for c in chunks)
+    expected = {tfrecord.frame(prediction_log(c)) for c in calls}
+    assert len(framed) == sum(len(e) for e in expected)
+    assert all(e in framed for e in expected)
 
 
 def test_mixed_layouts_group_and_tensorflow_reads_every_record(tmp_path):
