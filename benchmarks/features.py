@@ -42,18 +42,13 @@ def _model_config(path: pathlib.Path, base_path: pathlib.Path, logging: str = ""
 
 
 def _load(server: Server, body: pathlib.Path, config: BenchConfig, seconds: float) -> dict:
-    url = server.predict_url(MODEL)
-    concurrency = max(config.concurrency)
-    if config.rest_loadgen == "wrk":
-        return loadgen.wrk(url, body, concurrency, seconds, config.load_cpu).as_dict()
-    return loadgen.h2load(
-        url,
+    return loadgen.rest(
+        server.predict_url(MODEL),
         body,
-        concurrency,
+        max(config.concurrency),
         seconds,
         config.load_cpu,
-        headers=loadgen.JSON_HEADERS,
-        http1=True,
+        config.rest_loadgen,
     ).as_dict()
 
 

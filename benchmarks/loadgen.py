@@ -223,3 +223,24 @@ def _h2load_count(stdout: str, what: str) -> int:
                 if label == what:
                     return int(number)
     return 0
+
+
+def rest(
+    url: str, body_file: pathlib.Path, concurrency: int, seconds: float, cpu: int, tool: str
+) -> LoadResult:
+    """Runs a REST load with `tool`: "wrk", or "h2load" speaking HTTP/1.1 with JSON headers.
+
+    Args:
+      url: the predict URL.
+      body_file: the JSON body POSTed with every request.
+      concurrency: connections.
+      seconds: how long.
+      cpu: the core the load generator is pinned to.
+      tool: "wrk" or "h2load" (`--rest-loadgen`).
+
+    Returns:
+      Its figures.
+    """
+    if tool == "wrk":
+        return wrk(url, body_file, concurrency, seconds, cpu)
+    return h2load(url, body_file, concurrency, seconds, cpu, headers=JSON_HEADERS, http1=True)

@@ -107,24 +107,12 @@ class _Point:
     ) -> dict[str, Any]:
         config = self.config
         body = self.bodies[(protocol, instances)]
-        if protocol == "rest" and (rest_loadgen or config.rest_loadgen) == "wrk":
+        if protocol == "rest":
             url = self.server.predict_url(self.case.name)
+            tool = rest_loadgen or config.rest_loadgen
 
             def run(seconds: float) -> loadgen.LoadResult:
-                return loadgen.wrk(url, body, concurrency, seconds, config.load_cpu)
-        elif protocol == "rest":
-            url = self.server.predict_url(self.case.name)
-
-            def run(seconds: float) -> loadgen.LoadResult:
-                return loadgen.h2load(
-                    url,
-                    body,
-                    concurrency,
-                    seconds,
-                    config.load_cpu,
-                    headers=loadgen.JSON_HEADERS,
-                    http1=True,
-                )
+                return loadgen.rest(url, body, concurrency, seconds, config.load_cpu, tool)
         else:
 
             def run(seconds: float) -> loadgen.LoadResult:
