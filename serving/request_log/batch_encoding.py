@@ -74,7 +74,7 @@ class _Slot:
 Segments = list["bytes | _Slot"]
 
 
-@dataclasses.dataclass(eq=False)  # hashed by identity: the logger's pending values are keyed by it
+@dataclasses.dataclass(eq=False)  # compared by identity: built once per layout
 class Template:
     """The record of one layout with empty slots for its tensors' values."""
 

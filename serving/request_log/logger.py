@@ -100,7 +100,6 @@ class RequestLogger:
         # calls, and Predict calls as the request path handed them over.
         self._pending: list[records.LoggedCall] = []
         self._pending_predicts: list[batch_encoding.PredictEntry] = []
-        self._pending_count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -153,9 +152,18 @@ class RequestLogger:
         outputs: Mapping[str, np.ndarray],
         output_keys: Sequence[str],
     ) -> None:
-        """Logs a sampled Predict call (the data plane's hot path; the arguments as
-        `LoggedCall`'s): one tuple appended, everything else done in the batch
-        (`batch_encoding.PredictEntry`)."""
+        """Logs a sampled Predict call (the data plane's hot path): one tuple appended,
+        everything else done in the batch (`batch_encoding.PredictEntry`).
+
+        Args:
+          config: the logging config `sample` returned.
+          model_name, version, signature_name, saved_model_tags, target: the record's model
+            specs and metadata, as `LoggedCall`'s fields.
+          request: the request message as received (gRPC), or None (REST).
+          inputs: the decoded inputs, {alias: array}.
+          outputs: the outputs, {alias: array}.
+          output_keys: the outputs answered, in order.
+        """
         entry = (
             config, model_name, version, signature_name, saved_model_tags, target, request,
             inputs, outputs, output_keys,
@@ -189,17 +197,16 @@ class RequestLogger:
         # a template fill is a few numpy calls per batch, so at 20k requests/s a batch of ~100
         # costs ~1 us of CPU per call where one call per batch cost 11 us. A burst past
         # _ENCODE_AT_ONCE calls is encoded at the loop's next turn.
-        self._pending_count += 1
-        if self._pending_count == 1:
+        pending = len(self._pending) + len(self._pending_predicts)
+        if pending == 1:
             self._timer = loop.call_later(_ENCODE_DELAY_SECONDS, self._encode_pending)
-        elif self._pending_count == _ENCODE_AT_ONCE:
+        elif pending == _ENCODE_AT_ONCE:
             self._timer.cancel()
             loop.call_soon(self._encode_pending)
 
     def _encode_pending(self) -> None:
         calls, self._pending = self._pending, []
         predicts, self._pending_predicts = self._pending_predicts, []
-        self._pending_count = 0
         self._enqueue(calls, predicts)
 
     def _enqueue(
@@ -226,7 +233,7 @@ class RequestLogger:
     def close(self) -> None:
         """Writes what is queued, closes and publishes every file, and stops the writer (call
         once the event loop has stopped: calls it had not encoded yet are encoded here)."""
-        if self._pending_count:
+        if self._pending or self._pending_predicts:
             self._encode_pending()
         with self._wake:
             self._closing = True
